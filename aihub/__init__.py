@@ -1,0 +1,1 @@
+"""AIHub: model cards, their inference classes and Gradio demos."""

@@ -1,0 +1,65 @@
+"""The FastAPI application: migrations and the first admin at start, then the routers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from fabric import __version__
+from fabric.api import errors
+from fabric.api.routers import audit, auth, health, pools, projects, quotas, tokens, users
+from fabric.clock import Clock
+from fabric.config import Settings
+from fabric.db import migrate
+from fabric.db.engine import make_engine, make_sessionmaker
+from fabric.services import users as user_service
+
+log = logging.getLogger("fabric.server")
+
+
+def _announce_password(settings: Settings, password: str) -> None:
+    """Show a generated first password once: on the console and in a file only root can read.
+
+    It goes to stdout, not to the log, so that it never lands in log files or collectors.
+    """
+    path = settings.initial_password_file
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    print(
+        f"Created admin user {settings.admin_user!r} with the one-time password: {password}\n"
+        f"(also in {path}, mode 0600; change it with `fabric user passwd`)",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+    clock = clock or Clock()
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        migrate.upgrade(engine)
+        with app.state.sessionmaker() as session:
+            generated = user_service.ensure_admin(session, settings, clock)
+        if generated:
+            _announce_password(settings, generated)
+        log.info("fabric %s ready on database %s", __version__, engine.url.render_as_string())
+        yield
+        engine.dispose()
+
+    app = FastAPI(title="Fabric", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    errors.install(app)
+    for module in (health, auth, users, tokens, projects, pools, quotas, audit):
+        app.include_router(module.router)
+    return app

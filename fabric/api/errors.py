@@ -1,0 +1,50 @@
+"""Turn errors into JSON bodies that say what to fix, in one place; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from fabric.errors import FabricError, QuotaExceeded, RateLimited
+
+log = logging.getLogger("fabric.api")
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FabricError)
+    async def fabric_error(_: Request, exc: FabricError) -> JSONResponse:
+        body: dict[str, object] = {"detail": exc.message}
+        headers = {}
+        if isinstance(exc, QuotaExceeded):
+            body["may_fit_later"] = exc.may_fit_later
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # The submitted values are left out on purpose: they may hold passwords.
+        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"}, status_code=500
+        )

@@ -1,0 +1,1 @@
+"""One router per resource; each route resolves its dependencies and calls one service."""

@@ -1,0 +1,1 @@
+"""Authentication primitives: password hashing, token secrets, identity from SSO."""

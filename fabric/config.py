@@ -1,0 +1,117 @@
+"""Settings read from the environment (prefix `FABRIC_`), in one place with their checks."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FABRIC_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".fabric")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    admin_user: str = "admin"
+    admin_password: SecretStr | None = None
+    password_min_length: int = Field(default=12, ge=8)
+
+    session_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    api_token_max_days: int = Field(default=365, gt=0)
+    api_token_default_days: int = Field(default=90, gt=0)
+
+    login_max_failures: int = Field(default=5, gt=0)
+    login_client_max_failures: int = Field(default=20, gt=0)
+    login_window_seconds: int = Field(default=300, gt=0)
+
+    db_pool_size: int = Field(default=20, gt=0)
+    db_max_overflow: int = Field(default=20, ge=0)
+
+    # Remote-user SSO: a reverse proxy that authenticated the user names them in this header.
+    # The header is honoured only from the listed proxy addresses, never from anyone else.
+    remote_user_header: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    remote_user_autocreate: bool = False
+
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_uri: str | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"FABRIC_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.api_token_default_days > self.api_token_max_days:
+            raise ValueError(
+                "FABRIC_API_TOKEN_DEFAULT_DAYS must not exceed FABRIC_API_TOKEN_MAX_DAYS"
+            )
+        if self.remote_user_header and not self.trusted_proxies:
+            raise ValueError(
+                "FABRIC_REMOTE_USER_HEADER needs FABRIC_TRUSTED_PROXIES: without it anyone could "
+                "name themselves in the header"
+            )
+        self._check_oidc()
+        return self
+
+    def _check_oidc(self) -> None:
+        fields = {
+            "FABRIC_OIDC_ISSUER": self.oidc_issuer,
+            "FABRIC_OIDC_CLIENT_ID": self.oidc_client_id,
+            "FABRIC_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+            "FABRIC_OIDC_REDIRECT_URI": self.oidc_redirect_uri,
+        }
+        given = [name for name, value in fields.items() if value]
+        if not given:
+            return
+        missing = [name for name, value in fields.items() if not value]
+        if missing:
+            raise ValueError(f"OIDC is half configured: set {', '.join(missing)} as well")
+        for name in ("FABRIC_OIDC_ISSUER", "FABRIC_OIDC_REDIRECT_URI"):
+            url = urlparse(str(fields[name]))
+            local = url.hostname in ("localhost", "127.0.0.1")
+            if url.scheme != "https" and not (url.scheme == "http" and local):
+                raise ValueError(f"{name} must be an https URL (http only for localhost)")
+            if not url.hostname:
+                raise ValueError(f"{name} must be an absolute URL with a host")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @cached_property
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'fabric.db'}"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.home / "storage"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def initial_password_file(self) -> Path:
+        return self.home / "initial_admin_password"

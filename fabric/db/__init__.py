@@ -1,0 +1,1 @@
+"""Database: SQLAlchemy models, the engine, and Alembic migrations."""

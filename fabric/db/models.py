@@ -1,0 +1,212 @@
+"""The tables of the control plane, named after the domain (ProjectModel, QuotaModel, ...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from fabric.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UserModel(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(63), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    # None for users who only sign in through SSO.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TokenModel(Base):
+    """Login sessions and personal API tokens; only a SHA-256 of the secret is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[UserModel] = relationship(lazy="joined")
+
+
+class LoginAttemptModel(Base):
+    """Failed logins, kept in the database so that limits hold across restarts and servers."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProjectModel(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Bumped by every admission: the UPDATE takes the row's write lock, which serialises
+    # admissions of one project on PostgreSQL and SQLite alike.
+    admission_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    memberships: Mapped[list[MembershipModel]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MembershipModel(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    project: Mapped[ProjectModel] = relationship(back_populates="memberships")
+    user: Mapped[UserModel] = relationship(lazy="joined")
+
+
+class PoolModel(Base):
+    """A named group of compute (e.g. `gpu-a100`, `npu-910b`, `edge-sh`) that projects may use."""
+
+    __tablename__ = "pools"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    # What a node of the pool offers (e.g. {"cpu": 32, "gpu": 8}) and how to place work there.
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    node_selector: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProjectPoolModel(Base):
+    __tablename__ = "project_pools"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    pool_id: Mapped[int] = mapped_column(
+        ForeignKey("pools.id", ondelete="CASCADE"), primary_key=True
+    )
+
+    pool: Mapped[PoolModel] = relationship(lazy="joined")
+
+
+class QuotaModel(Base):
+    """A limit on one resource for a project, or for one user inside it (user_id set)."""
+
+    __tablename__ = "quotas"
+    __table_args__ = (Index("ix_quotas_project_user", "project_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    resource: Mapped[str] = mapped_column(String(63))
+    kind: Mapped[str] = mapped_column(String(16))
+    limit: Mapped[float] = mapped_column(Float)
+    period: Mapped[str | None] = mapped_column(String(16))
+
+    user: Mapped[UserModel | None] = relationship(lazy="joined")
+
+
+class AllocationModel(Base):
+    """Resources admitted against quota and held until released (by a job, a service, a user)."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_allocations_project_state", "project_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    pool_id: Mapped[int | None] = mapped_column(ForeignKey("pools.id", ondelete="SET NULL"))
+    purpose: Mapped[str] = mapped_column(String(200), default="")
+    resources: Mapped[dict[str, float]] = mapped_column(JSON)
+    expected_seconds: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[UserModel] = relationship(lazy="joined")
+    pool: Mapped[PoolModel | None] = relationship(lazy="joined")
+
+
+class UsageModel(Base):
+    """Metered consumption: one row per resource of a finished allocation."""
+
+    __tablename__ = "usage"
+    __table_args__ = (Index("ix_usage_project_ended", "project_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    allocation_id: Mapped[int] = mapped_column(
+        ForeignKey("allocations.id", ondelete="CASCADE"), index=True
+    )
+    resource: Mapped[str] = mapped_column(String(63))
+    amount: Mapped[float] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    resource_seconds: Mapped[float] = mapped_column(Float)
+
+
+class AuditEventModel(Base):
+    """Who did what, when, from where. Names are copied, not referenced, so history outlives
+    the objects it speaks of."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_project_at", "project", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(63))
+    client: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(63))
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_name: Mapped[str] = mapped_column(String(255))
+    project: Mapped[str | None] = mapped_column(String(63))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,1 @@
+"""Quota: a pure admission engine; the database-side admission lives in services."""

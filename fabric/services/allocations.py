@@ -1,0 +1,160 @@
+"""Admission: resources granted against quota in one transaction, held until released.
+
+Jobs, services, notebooks and HPO trials (later issues) each hold an allocation while they
+run; releasing one meters its resource-seconds into the usage table.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fabric import names
+from fabric.db.models import AllocationModel, ProjectModel, UsageModel
+from fabric.errors import Forbidden, InvalidSpec, NotFound, QuotaExceeded
+from fabric.quota import engine
+from fabric.quota.engine import Kind, Scope
+from fabric.services import audit, pools, projects, quotas
+from fabric.services.actor import Actor
+from fabric.services.roles import Role
+
+
+def _check_resources(resources: dict[str, float]) -> None:
+    if not resources:
+        raise InvalidSpec('resources must name at least one resource, e.g. {"cpu": 1}')
+    for resource, amount in resources.items():
+        names.check(names.RESOURCE_NAME, resource, "resource name", names.RESOURCE_NAME_HELP)
+        if amount <= 0:
+            raise InvalidSpec(f"resources.{resource} must be greater than zero")
+
+
+def _lock_project(session: Session, project_id: int) -> None:
+    """Serialise admissions of one project until this transaction ends.
+
+    The UPDATE takes the row's write lock: PostgreSQL row-locks it, SQLite takes its database
+    write lock. It must be the transaction's first statement, so any read transaction is
+    ended first; then every admission sees what the ones before it committed.
+    """
+    session.commit()
+    session.execute(
+        update(ProjectModel)
+        .where(ProjectModel.id == project_id)
+        .values(admission_seq=ProjectModel.admission_seq + 1)
+    )
+
+
+def admit(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    *,
+    resources: dict[str, float],
+    pool: str | None = None,
+    purpose: str = "",
+    expected_seconds: float | None = None,
+) -> AllocationModel:
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    _check_resources(resources)
+    pool_row = pools.check_usable(session, project.id, pool, project_name) if pool else None
+    _lock_project(session, project.id)
+    limits = quotas.limits_for(session, project.id, actor.user.id)
+    now = actor.now()
+    usage = {}
+    for scope, user_id in ((Scope.PROJECT, None), (Scope.USER, actor.user.id)):
+        periods = {
+            (lim.resource, lim.period)
+            for lim in limits
+            if lim.scope is scope and lim.kind is Kind.TOTAL and lim.period
+        }
+        usage[scope] = quotas.usage_of(session, project.id, user_id, now, periods)
+    request = engine.Request(resources, expected_seconds)
+    decision = engine.admit(request, usage, limits, user=actor.name)
+    if not decision.admitted:
+        session.rollback()
+        raise QuotaExceeded(decision.reason, may_fit_later=decision.may_fit_later)
+    allocation = AllocationModel(
+        project_id=project.id,
+        user_id=actor.user.id,
+        pool_id=pool_row.id if pool_row else None,
+        purpose=purpose,
+        resources=resources,
+        expected_seconds=expected_seconds,
+        state="active",
+        created_at=now,
+    )
+    session.add(allocation)
+    audit.record(
+        session,
+        actor,
+        "allocation.create",
+        "allocation",
+        purpose or "allocation",
+        project=project_name,
+        detail={"resources": resources, "pool": pool},
+    )
+    session.commit()
+    return allocation
+
+
+def get(session: Session, actor: Actor, project_name: str, allocation_id: int) -> AllocationModel:
+    project = projects.get_for(session, actor, project_name)
+    allocation = session.get(AllocationModel, allocation_id)
+    if allocation is None or allocation.project_id != project.id:
+        raise NotFound(f"allocation {allocation_id} not found in project {project_name!r}")
+    return allocation
+
+
+def list_for(
+    session: Session, actor: Actor, project_name: str, *, state: str | None = None
+) -> list[AllocationModel]:
+    project = projects.get_for(session, actor, project_name)
+    stmt = (
+        select(AllocationModel)
+        .where(AllocationModel.project_id == project.id)
+        .order_by(AllocationModel.id.desc())
+    )
+    if state is not None:
+        stmt = stmt.where(AllocationModel.state == state)
+    return list(session.scalars(stmt))
+
+
+def release(
+    session: Session, actor: Actor, project_name: str, allocation_id: int
+) -> AllocationModel:
+    """End an allocation and meter what it used; members release their own, owners any."""
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    allocation = get(session, actor, project_name, allocation_id)
+    role = projects.role_of(session, project, actor.user.id)
+    is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
+    if allocation.user_id != actor.user.id and not is_owner:
+        raise Forbidden("only the allocation's user or a project owner may release it")
+    if allocation.state != "active":
+        return allocation
+    now = actor.now()
+    allocation.state = "released"
+    allocation.released_at = now
+    seconds = (now - allocation.created_at).total_seconds()
+    for resource, amount in allocation.resources.items():
+        session.add(
+            UsageModel(
+                project_id=project.id,
+                user_id=allocation.user_id,
+                allocation_id=allocation.id,
+                resource=resource,
+                amount=amount,
+                started_at=allocation.created_at,
+                ended_at=now,
+                resource_seconds=amount * seconds,
+            )
+        )
+    audit.record(
+        session,
+        actor,
+        "allocation.release",
+        "allocation",
+        str(allocation.id),
+        project=project_name,
+        detail={"seconds": round(seconds, 3)},
+    )
+    session.commit()
+    return allocation

@@ -1,0 +1,116 @@
+"""Bearer tokens: login sessions that expire soon, personal API tokens that expire later.
+
+Both are stored as SHA-256 digests; the secret is returned once, at creation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabric.auth import secrets
+from fabric.clock import Clock
+from fabric.config import Settings
+from fabric.db.models import TokenModel, UserModel
+from fabric.errors import InvalidSpec, NotFound, Unauthenticated
+from fabric.services import audit
+from fabric.services.actor import Actor
+
+# last_used_at is written at most this often, so that reads do not each cost a write.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: TokenModel
+    secret: str
+
+
+def _issue(
+    session: Session, user: UserModel, kind: str, name: str, clock: Clock, lifetime: timedelta
+) -> Issued:
+    new = secrets.new_secret(kind)
+    now = clock.now()
+    token = TokenModel(
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=new.digest,
+        prefix=new.prefix,
+        created_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(token)
+    return Issued(token, new.plain)
+
+
+def issue_session(session: Session, settings: Settings, user: UserModel, clock: Clock) -> Issued:
+    lifetime = timedelta(seconds=settings.session_ttl_seconds)
+    return _issue(session, user, "session", "login", clock, lifetime)
+
+
+def create_api_token(
+    session: Session, settings: Settings, actor: Actor, *, name: str, days: int | None
+) -> Issued:
+    days = settings.api_token_default_days if days is None else days
+    if not 0 < days <= settings.api_token_max_days:
+        raise InvalidSpec(f"expires_in_days must be between 1 and {settings.api_token_max_days}")
+    issued = _issue(session, actor.user, "api", name, actor.clock, timedelta(days=days))
+    audit.record(session, actor, "token.create", "token", name, detail={"days": days})
+    session.commit()
+    return issued
+
+
+def list_api_tokens(session: Session, actor: Actor) -> list[TokenModel]:
+    stmt = (
+        select(TokenModel)
+        .where(TokenModel.user_id == actor.user.id, TokenModel.kind == "api")
+        .order_by(TokenModel.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def revoke(session: Session, actor: Actor, token_id: int) -> None:
+    token = session.get(TokenModel, token_id)
+    if token is None or token.user_id != actor.user.id:
+        raise NotFound(f"token {token_id} not found")
+    if token.revoked_at is None:
+        token.revoked_at = actor.now()
+        audit.record(session, actor, "token.revoke", "token", token.name)
+        session.commit()
+
+
+def revoke_secret(session: Session, actor: Actor, secret: str) -> None:
+    """Log out: end the session whose secret the caller presented."""
+    token = session.scalar(
+        select(TokenModel).where(TokenModel.token_hash == secrets.digest(secret))
+    )
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = actor.now()
+        audit.record(session, actor, "auth.logout", "token", token.name)
+        session.commit()
+
+
+def resolve(session: Session, secret: str, clock: Clock) -> UserModel:
+    """The user behind a bearer secret, or Unauthenticated with the reason."""
+    if not secrets.looks_like_token(secret):
+        raise Unauthenticated("invalid token")
+    token = session.scalar(
+        select(TokenModel).where(TokenModel.token_hash == secrets.digest(secret))
+    )
+    now = clock.now()
+    if token is None:
+        raise Unauthenticated("invalid token")
+    if token.revoked_at is not None:
+        raise Unauthenticated("token revoked; log in again or create a new API token")
+    if token.expires_at <= now:
+        raise Unauthenticated("token expired; log in again or create a new API token")
+    if token.user.disabled:
+        raise Unauthenticated("user is disabled")
+    if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
+        token.last_used_at = now
+        session.commit()
+    return token.user

@@ -1,0 +1,1 @@
+"""Job templates run as Ray work; they import only `fabric.runtime` from Fabric."""

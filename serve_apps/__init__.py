@@ -1,0 +1,1 @@
+"""Ray Serve applications (classic models, traffic router, LLM, RAG)."""
