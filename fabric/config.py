@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     login_client_max_failures: int = Field(default=20, gt=0)
     login_window_seconds: int = Field(default=300, gt=0)
 
+    # Above the server's 40 worker threads, so that no thread waits for a connection.
     db_pool_size: int = Field(default=20, gt=0)
-    db_max_overflow: int = Field(default=20, ge=0)
+    db_max_overflow: int = Field(default=30, ge=0)
 
     # Remote-user SSO: a reverse proxy that authenticated the user names them in this header.
     # The header is honoured only from the listed proxy addresses, never from anyone else.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,9 +19,18 @@ from fabric.services.actor import Actor
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.sessionmaker() as session:
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session per request, closed on the event loop.
+
+    Closing here, rather than in a sync dependency, needs no worker thread: a request that
+    finished must give its connection back even when every worker thread is busy, or busy
+    requests would wait on the pool while finished ones wait on a thread.
+    """
+    session = request.app.state.sessionmaker()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 def get_settings(request: Request) -> Settings:
@@ -61,6 +70,9 @@ def get_actor(
         raise Unauthenticated("authentication required: send 'Authorization: Bearer TOKEN'")
     else:
         user = tokens.resolve(session, credentials.credentials, clock)
+    # End the read transaction: the connection goes back to the pool while this request
+    # waits for a worker thread to run its route.
+    session.commit()
     return Actor(user, client, clock)
 
 

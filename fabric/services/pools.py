@@ -70,8 +70,8 @@ def of_project(session: Session, actor: Actor, project_name: str) -> list[PoolMo
 
 
 def grant(session: Session, actor: Actor, project_name: str, pool_name: str) -> None:
-    _require_admin(actor)
     project = projects.get_for(session, actor, project_name)
+    _require_admin(actor)
     pool = get(session, pool_name)
     if session.get(ProjectPoolModel, (project.id, pool.id)) is None:
         session.add(ProjectPoolModel(project_id=project.id, pool_id=pool.id))
@@ -80,8 +80,8 @@ def grant(session: Session, actor: Actor, project_name: str, pool_name: str) -> 
 
 
 def revoke(session: Session, actor: Actor, project_name: str, pool_name: str) -> None:
-    _require_admin(actor)
     project = projects.get_for(session, actor, project_name)
+    _require_admin(actor)
     link = session.get(ProjectPoolModel, (project.id, get(session, pool_name).id))
     if link is None:
         raise NotFound(f"project {project_name!r} has no pool {pool_name!r}")

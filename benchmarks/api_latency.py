@@ -1,0 +1,512 @@
+"""API latency and admission throughput of the Fabric server, beside a bare FastAPI baseline.
+
+What it measures, in one run, with the Fabric server and the baseline each in its own uvicorn
+process on loopback:
+- GET /api/v1/projects (a user's page of 20 projects) and POST /api/v1/projects: p50, p99,
+  mean and requests/s at `--concurrency` clients, against a bare FastAPI app that serves a
+  fixed list of the same shape behind a trivial bearer check (and echoes the POST). The two
+  servers take turns, twice each, so that drift on the machine hits both alike; the report
+  gives the Fabric/baseline ratios.
+- Admissions through the quota path at `--admit-concurrency` clients: each asks for one GPU
+  of a project whose concurrent GPU quota is 10, and releases it when admitted. Decisions/s
+  (admitted or refused) and admitted/s; then, from the allocations the server recorded, the
+  most ever held at once, which must not exceed the quota.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/api_latency.py
+    .venv/bin/python benchmarks/api_latency.py --database-url \\
+        postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres
+
+With a PostgreSQL URL it creates a fresh database on that server and drops it at the end.
+It prints one JSON line on stdout; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECTS_PATH = "/api/v1/projects"
+PROJECTS = 20  # the size of the listed page, on both servers
+ADMIT_PROJECT = "admissions"
+GPU_LIMIT = 10
+ROUNDS = 2  # turns each server takes per latency phase
+LIST_P99_GOAL_MS = 50.0
+ADMISSIONS_GOAL_PER_S = 200.0
+BASELINE_TOKEN = "baseline-" + "0" * 32
+DESCRIPTION = "a project of the api_latency benchmark"
+START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 60.0
+
+Call = Callable[[], Awaitable[httpx.Response]]
+
+
+# The baseline: FastAPI and uvicorn with nothing behind them. Its routes are sync functions,
+# like Fabric's, so both pay the same thread-pool hop and pydantic serialisation.
+
+
+class BaselineProject(BaseModel):
+    name: str
+    description: str
+    created_at: datetime
+    role: str | None = None
+
+
+class BaselineProjectCreate(BaseModel):
+    name: str
+    description: str = ""
+
+
+_bearer = HTTPBearer()
+_BASELINE_PAGE = [
+    BaselineProject(
+        name=f"project-{i:02d}",
+        description=DESCRIPTION,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        role="owner",
+    )
+    for i in range(PROJECTS)
+]
+
+
+def _baseline_caller(credentials: HTTPAuthorizationCredentials = Depends(_bearer)) -> None:
+    if credentials.credentials != BASELINE_TOKEN:
+        raise HTTPException(status_code=401, detail="invalid token")
+
+
+baseline_app = FastAPI(title="api_latency baseline")
+
+
+@baseline_app.get("/readyz")
+def baseline_ready() -> dict[str, str]:
+    return {"status": "ready"}
+
+
+@baseline_app.get(PROJECTS_PATH, dependencies=[Depends(_baseline_caller)])
+def baseline_list() -> list[BaselineProject]:
+    return _BASELINE_PAGE
+
+
+@baseline_app.post(PROJECTS_PATH, status_code=201, dependencies=[Depends(_baseline_caller)])
+def baseline_create(body: BaselineProjectCreate) -> BaselineProject:
+    return BaselineProject(
+        name=body.name, description=body.description, created_at=datetime.now(UTC), role="owner"
+    )
+
+
+# Processes and databases.
+
+_T0 = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready after {START_TIMEOUT_S:.0f} s:\n{log.read_text()}")
+
+
+@contextmanager
+def serve(app: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
+    """Run `uvicorn APP...` on a free loopback port until the block ends; yield its URL."""
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", *app, "--app-dir", str(ROOT)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=out)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_ready(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def fabric_env(home: Path, admin_password: str, database_url: str | None) -> dict[str, str]:
+    """The caller's environment without its FABRIC_ settings, plus the benchmark's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FABRIC_")}
+    env |= {"FABRIC_HOME": str(home), "FABRIC_ADMIN_PASSWORD": admin_password}
+    if database_url:
+        env["FABRIC_DATABASE_URL"] = database_url
+    return env
+
+
+@contextmanager
+def fresh_database(url: str | None) -> Iterator[str | None]:
+    """A new PostgreSQL database on the server of `url`, dropped afterwards; others as given."""
+    if not url or not url.startswith("postgresql"):
+        yield url
+        return
+    name = f"fabric_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+# Setup through the API.
+
+
+@dataclass(frozen=True)
+class Callers:
+    """Authorization headers of the benchmark's Fabric users."""
+
+    admin: dict[str, str]
+    reader: dict[str, str]  # lists its 20 projects and asks for allocations
+    creator: dict[str, str]  # creates projects, so that the reader's page keeps its size
+
+
+def _ok(response: httpx.Response) -> httpx.Response:
+    if response.is_error:
+        request = response.request
+        raise RuntimeError(
+            f"{request.method} {request.url.path}: {response.status_code} {response.text}"
+        )
+    return response
+
+
+def _login(client: httpx.Client, username: str, password: str) -> dict[str, str]:
+    body = {"username": username, "password": password}
+    token = _ok(client.post("/api/v1/auth/login", json=body)).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _new_user(client: httpx.Client, admin: dict[str, str], username: str) -> dict[str, str]:
+    password = secrets.token_urlsafe(18)
+    body = {"username": username, "password": password}
+    _ok(client.post("/api/v1/users", json=body, headers=admin))
+    return _login(client, username, password)
+
+
+def prepare(url: str, admin_password: str) -> Callers:
+    """Users, the reader's page of projects, and the project whose GPU quota admissions test."""
+    with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
+        admin = _login(client, "admin", admin_password)
+        callers = Callers(
+            admin, _new_user(client, admin, "bench"), _new_user(client, admin, "maker")
+        )
+        for i in range(PROJECTS - 1):
+            body = {"name": f"project-{i:02d}", "description": DESCRIPTION}
+            _ok(client.post(PROJECTS_PATH, json=body, headers=callers.reader))
+        project = f"{PROJECTS_PATH}/{ADMIT_PROJECT}"
+        _ok(client.post(PROJECTS_PATH, json={"name": ADMIT_PROJECT}, headers=admin))
+        _ok(client.put(f"{project}/members/bench", json={"role": "member"}, headers=admin))
+        quota = {"resource": "gpu", "kind": "concurrent", "limit": GPU_LIMIT}
+        _ok(client.put(f"{project}/quotas", json=quota, headers=admin))
+        page = _ok(client.get(PROJECTS_PATH, headers=callers.reader)).json()
+    if len(page) != PROJECTS:
+        raise RuntimeError(f"the reader sees {len(page)} projects, expected {PROJECTS}")
+    return callers
+
+
+# Load.
+
+
+@dataclass
+class Samples:
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+    errors: int = 0
+
+    def summary(self) -> dict[str, float]:
+        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
+        return {
+            "p50_ms": round(cuts[49] * 1000, 2),
+            "p99_ms": round(cuts[98] * 1000, 2),
+            "mean_ms": round(statistics.fmean(self.latencies) * 1000, 2),
+            "rps": round(len(self.latencies) / self.elapsed, 1),
+            "requests": len(self.latencies),
+            "errors": self.errors,
+        }
+
+
+async def drive(total: int, concurrency: int, step: Callable[[], Awaitable[None]]) -> float:
+    """Run `step` `total` times from `concurrency` workers; return the seconds it took."""
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while next(counter) < total:
+            await step()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
+    return time.perf_counter() - start
+
+
+async def timed(call: Call, samples: Samples) -> httpx.Response | None:
+    """The response, its latency recorded; None (an error counted) if the connection failed."""
+    start = time.perf_counter()
+    try:
+        response = await call()
+    except httpx.HTTPError:
+        samples.errors += 1
+        return None
+    samples.latencies.append(time.perf_counter() - start)
+    return response
+
+
+async def measure(call: Call, expected: int, total: int, concurrency: int, into: Samples) -> None:
+    async def step() -> None:
+        response = await timed(call, into)
+        if response is not None and response.status_code != expected:
+            into.errors += 1
+
+    into.elapsed += await drive(total, concurrency, step)
+
+
+def _ratio(fabric: float, baseline: float) -> float:
+    return round(fabric / baseline, 2)
+
+
+async def compare(calls: dict[str, Call], expected: int, total: int, concurrency: int) -> dict:
+    """Each server in turn, `ROUNDS` times, each turn warmed up first; then the ratios."""
+    samples = {name: Samples() for name in calls}
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            await measure(call, expected, 2 * concurrency, concurrency, Samples())
+            await measure(call, expected, total // ROUNDS, concurrency, samples[name])
+    fabric, baseline = samples["fabric"].summary(), samples["baseline"].summary()
+    return {
+        "fabric": fabric,
+        "baseline": baseline,
+        "p50_ratio": _ratio(fabric["p50_ms"], baseline["p50_ms"]),
+        "p99_ratio": _ratio(fabric["p99_ms"], baseline["p99_ms"]),
+    }
+
+
+@dataclass
+class Admissions:
+    decisions: Samples = field(default_factory=Samples)
+    admitted: int = 0
+    refused: int = 0
+
+
+async def _admit_once(client: httpx.AsyncClient, caller: dict[str, str], tally: Admissions) -> None:
+    path = f"{PROJECTS_PATH}/{ADMIT_PROJECT}/allocations"
+    response = await timed(
+        lambda: client.post(path, json={"resources": {"gpu": 1}}, headers=caller), tally.decisions
+    )
+    if response is None:
+        return
+    if response.status_code == 409:
+        tally.refused += 1
+        return
+    if response.status_code != 201:
+        tally.decisions.errors += 1
+        return
+    tally.admitted += 1
+    release = f"{path}/{response.json()['id']}/release"
+    if await timed(lambda: client.post(release, headers=caller), Samples()) is None:
+        tally.decisions.errors += 1
+
+
+async def admit(
+    client: httpx.AsyncClient, caller: dict[str, str], total: int, concurrency: int
+) -> dict[str, float]:
+    """Admission decisions per second: each worker asks for a GPU and releases what it gets."""
+    await drive(2 * concurrency, concurrency, lambda: _admit_once(client, caller, Admissions()))
+    tally = Admissions()
+    elapsed = await drive(total, concurrency, lambda: _admit_once(client, caller, tally))
+    tally.decisions.elapsed = elapsed
+    latency = tally.decisions.summary()
+    return {
+        "concurrency": concurrency,
+        "decisions_per_s": round((tally.admitted + tally.refused) / elapsed, 1),
+        "admitted_per_s": round(tally.admitted / elapsed, 1),
+        "admitted": tally.admitted,
+        "refused": tally.refused,
+        "errors": tally.decisions.errors,
+        "p50_ms": latency["p50_ms"],
+        "p99_ms": latency["p99_ms"],
+    }
+
+
+async def run_load(
+    args: argparse.Namespace, fabric_url: str, baseline_url: str, callers: Callers
+) -> dict:
+    size = max(args.concurrency, args.admit_concurrency)
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    options: dict[str, Any] = {"limits": limits, "timeout": REQUEST_TIMEOUT_S}
+    async with (
+        httpx.AsyncClient(base_url=fabric_url, **options) as fabric,
+        httpx.AsyncClient(base_url=baseline_url, **options) as baseline,
+    ):
+        token = {"Authorization": f"Bearer {BASELINE_TOKEN}"}
+        names = map("new-{}".format, itertools.count())
+        say(f"list: {args.requests} requests per server at {args.concurrency} clients")
+        listed = await compare(
+            {
+                "fabric": lambda: fabric.get(PROJECTS_PATH, headers=callers.reader),
+                "baseline": lambda: baseline.get(PROJECTS_PATH, headers=token),
+            },
+            200,
+            args.requests,
+            args.concurrency,
+        )
+        say(f"create: {args.requests} requests per server at {args.concurrency} clients")
+        created = await compare(
+            {
+                "fabric": lambda: fabric.post(
+                    PROJECTS_PATH, json={"name": next(names)}, headers=callers.creator
+                ),
+                "baseline": lambda: baseline.post(
+                    PROJECTS_PATH, json={"name": next(names)}, headers=token
+                ),
+            },
+            201,
+            args.requests,
+            args.concurrency,
+        )
+        say(f"admissions: {args.requests} decisions at {args.admit_concurrency} clients")
+        admitted = await admit(fabric, callers.reader, args.requests, args.admit_concurrency)
+    return {"list": listed, "create": created, "admissions": admitted}
+
+
+# The over-admission check.
+
+
+def max_held(allocations: list[dict[str, Any]], resource: str) -> float:
+    """The most of `resource` that allocations held at once, from their recorded intervals.
+
+    An allocation holds from created_at up to, not including, released_at: at equal instants a
+    release is counted before an admission.
+    """
+    events = []
+    for allocation in allocations:
+        amount = allocation["resources"].get(resource, 0.0)
+        events.append((datetime.fromisoformat(allocation["created_at"]), 1, amount))
+        if allocation["released_at"]:
+            events.append((datetime.fromisoformat(allocation["released_at"]), 0, -amount))
+    held = peak = 0.0
+    for _, _, delta in sorted(events):
+        held += delta
+        peak = max(peak, held)
+    return peak
+
+
+def check_allocations(url: str, caller: dict[str, str]) -> dict[str, Any]:
+    path = f"{PROJECTS_PATH}/{ADMIT_PROJECT}/allocations"
+    allocations = _ok(httpx.get(url + path, headers=caller, timeout=REQUEST_TIMEOUT_S)).json()
+    peak = max_held(allocations, "gpu")
+    return {
+        "limit": GPU_LIMIT,
+        "max_concurrent_admitted": peak,
+        "over_admitted": peak > GPU_LIMIT,
+        "recorded": len(allocations),
+        "active_at_end": sum(1 for a in allocations if a["state"] == "active"),
+    }
+
+
+# The run.
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        help="Fabric's database; a postgresql:// URL gets a fresh database on that server "
+        "(default: SQLite in a temporary FABRIC_HOME)",
+    )
+    parser.add_argument("--requests", type=int, default=2000, help="requests per phase")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--admit-concurrency", type=int, default=100)
+    return parser.parse_args()
+
+
+def report(args: argparse.Namespace, measured: dict) -> dict[str, Any]:
+    url = args.database_url or "sqlite"
+    admissions = measured["admissions"]
+    return {
+        "benchmark": "api_latency",
+        "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+        "concurrency": args.concurrency,
+        "requests": args.requests,
+        **measured,
+        "goals": {
+            "list_p99_le_50ms": measured["list"]["fabric"]["p99_ms"] <= LIST_P99_GOAL_MS,
+            "admissions_ge_200_per_s": admissions["decisions_per_s"] >= ADMISSIONS_GOAL_PER_S,
+            "zero_over_admission": not admissions["over_admitted"],
+        },
+        "elapsed_s": round(time.perf_counter() - _T0, 1),
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    admin_password = secrets.token_urlsafe(18)
+    with (
+        tempfile.TemporaryDirectory(prefix="fabric-bench-") as tmp,
+        fresh_database(args.database_url) as database_url,
+    ):
+        home = Path(tmp)
+        env = fabric_env(home / "fabric", admin_password, database_url)
+        fabric_app = ["--factory", "fabric.api.app:create_app"]
+        baseline = ["benchmarks.api_latency:baseline_app"]
+        with (
+            serve(fabric_app, env, home / "fabric.log") as fabric_url,
+            serve(baseline, env, home / "baseline.log") as baseline_url,
+        ):
+            say(f"fabric at {fabric_url}, baseline at {baseline_url}; setting up")
+            callers = prepare(fabric_url, admin_password)
+            measured = asyncio.run(run_load(args, fabric_url, baseline_url, callers))
+            measured["admissions"] |= check_allocations(fabric_url, callers.reader)
+    print(json.dumps(report(args, measured)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `fabric` command line: a thin layer over `fabric.sdk` that prints tables or JSON."""

@@ -1,0 +1,28 @@
+"""The `fabric` command: every command group, under one root that reports errors in one line."""
+
+from __future__ import annotations
+
+import typer
+
+from fabric.cli import allocations, audit, db, login, pools, projects, quotas, server, tokens, users
+from fabric.cli.errors import ErrorLineGroup
+
+app = typer.Typer(
+    cls=ErrorLineGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Fabric: a Ray-native machine-learning platform.",
+)
+
+app.command("server")(server.serve)
+app.add_typer(db.app, name="db")
+app.command()(login.login)
+app.command()(login.logout)
+app.command()(login.whoami)
+app.add_typer(users.app, name="user")
+app.add_typer(tokens.app, name="token")
+app.add_typer(projects.app, name="project")
+app.add_typer(quotas.app, name="quota")
+app.add_typer(pools.app, name="pool")
+app.add_typer(allocations.app, name="allocation")
+app.command()(audit.audit)

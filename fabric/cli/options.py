@@ -1,0 +1,36 @@
+"""Options that several commands share, and parsing of their NAME=VALUE values."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from fabric.cli.errors import CliError
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the raw JSON of the API.")]
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+]
+
+
+def split_pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise CliError(f"{option} expects KEY=VALUE, got {value!r}")
+        result[key.strip()] = rest.strip()
+    return result
+
+
+def amounts(values: list[str] | None, option: str) -> dict[str, float]:
+    """--resource gpu=1 --resource cpu=2 as {"gpu": 1.0, "cpu": 2.0}."""
+    result: dict[str, float] = {}
+    for key, value in split_pairs(values, option).items():
+        try:
+            result[key] = float(value)
+        except ValueError:
+            raise CliError(f"{option} {key}={value}: the amount must be a number") from None
+    return result

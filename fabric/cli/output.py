@@ -1,0 +1,93 @@
+"""Printing results: raw JSON for scripts, Rich tables for people."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _console() -> Console:
+    # Made per call so that it writes to the current stdout (which tests replace).
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        # Piped into a file or another program: no screen width to fit, so cut nothing.
+        console.width = max(console.width, 200)
+    return console
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    empty: str,
+    wrap: Collection[str] = (),
+) -> None:
+    """A table, or the `empty` line when there are no rows; cells are never read as markup.
+
+    Only the free-text columns named in `wrap` may wrap when the terminal is narrow, so that
+    names and times stay on one line.
+    """
+    rows = list(rows)
+    if not rows:
+        typer.echo(empty)
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        if column in wrap:
+            table.add_column(column, min_width=12, overflow="fold")
+        else:
+            table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell(value)) for value in row))
+    _console().print(table)
+
+
+def print_fields(fields: Mapping[str, object]) -> None:
+    """One record as NAME  VALUE lines."""
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in fields.items():
+        table.add_row(Text(name), Text(cell(value)))
+    _console().print(table)
+
+
+def cell(value: object) -> str:
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return number(value)
+    return str(value)
+
+
+def number(value: float) -> str:
+    return f"{value:g}"
+
+
+def when(value: str | None, *, seconds: bool = False) -> str:
+    """An API timestamp in UTC, e.g. 2025-01-31 14:02 (to the minute, to keep tables narrow)."""
+    if not value:
+        return "-"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def pairs(values: Mapping[str, object]) -> str:
+    """{"gpu": 8, "cpu": 2} as gpu=8, cpu=2."""
+    return ", ".join(f"{key}={cell(value)}" for key, value in values.items())

@@ -1,0 +1,319 @@
+"""A small synchronous client for the Fabric REST API: one method per route, JSON in and out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+Json = Any
+
+
+class ApiError(Exception):
+    """The server refused a request (4xx/5xx), or could not be reached (status_code 0)."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _part(value: str | int) -> str:
+    """A path segment, escaped so that a name can never reach another route."""
+    return quote(str(value), safe="")
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):
+        return body["detail"]
+    text = response.text.strip()
+    return text[:500] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+
+
+def _query(**params: str | int | float | datetime | None) -> dict[str, str | int | float]:
+    """Query parameters without the unset ones; datetimes as ISO 8601."""
+    result: dict[str, str | int | float] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        result[key] = value.isoformat() if isinstance(value, datetime) else value
+    return result
+
+
+class Client:
+    """A Fabric server at `url`, called with a bearer `token` (a login session or API token)."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    @classmethod
+    def login(cls, url: str, username: str, password: str, *, timeout: float = 30.0) -> Self:
+        """A client holding a new login session for `username`."""
+        with cls(url, timeout=timeout) as anonymous:
+            body = anonymous._request(
+                "POST", "/api/v1/auth/login", json={"username": username, "password": password}
+            )
+        return cls(url, body["access_token"], timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Json:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"cannot reach Fabric at {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # Health and session
+
+    def health(self) -> Json:
+        return self._request("GET", "/healthz")
+
+    def ready(self) -> Json:
+        return self._request("GET", "/readyz")
+
+    def logout(self) -> None:
+        self._request("POST", "/api/v1/auth/logout")
+
+    def me(self) -> Json:
+        return self._request("GET", "/api/v1/users/me")
+
+    def change_password(self, current_password: str, new_password: str) -> None:
+        self._request(
+            "POST",
+            "/api/v1/users/me/password",
+            json={"current_password": current_password, "new_password": new_password},
+        )
+
+    # Users (admins)
+
+    def create_user(
+        self,
+        username: str,
+        password: str | None = None,
+        *,
+        email: str | None = None,
+        is_admin: bool = False,
+    ) -> Json:
+        body = {"username": username, "password": password, "email": email, "is_admin": is_admin}
+        return self._request("POST", "/api/v1/users", json=body)
+
+    def list_users(self) -> Json:
+        return self._request("GET", "/api/v1/users")
+
+    def get_user(self, username: str) -> Json:
+        return self._request("GET", f"/api/v1/users/{_part(username)}")
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        email: str | None = None,
+        is_admin: bool | None = None,
+        disabled: bool | None = None,
+        password: str | None = None,
+    ) -> Json:
+        """Change only the fields given; a new password ends the user's sessions and tokens."""
+        fields = {"email": email, "is_admin": is_admin, "disabled": disabled, "password": password}
+        body = {key: value for key, value in fields.items() if value is not None}
+        return self._request("PATCH", f"/api/v1/users/{_part(username)}", json=body)
+
+    # API tokens of the caller
+
+    def create_token(self, name: str, *, days: int | None = None) -> Json:
+        """The new token, with its secret under "token": the only time the server shows it."""
+        body = {"name": name, "expires_in_days": days}
+        return self._request("POST", "/api/v1/tokens", json=body)
+
+    def list_tokens(self) -> Json:
+        return self._request("GET", "/api/v1/tokens")
+
+    def revoke_token(self, token_id: int) -> None:
+        self._request("DELETE", f"/api/v1/tokens/{_part(token_id)}")
+
+    # Projects and members
+
+    def create_project(self, name: str, *, description: str = "") -> Json:
+        body = {"name": name, "description": description}
+        return self._request("POST", "/api/v1/projects", json=body)
+
+    def list_projects(self) -> Json:
+        return self._request("GET", "/api/v1/projects")
+
+    def get_project(self, name: str) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(name)}")
+
+    def update_project(self, name: str, *, description: str) -> Json:
+        body = {"description": description}
+        return self._request("PATCH", f"/api/v1/projects/{_part(name)}", json=body)
+
+    def delete_project(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/projects/{_part(name)}")
+
+    def list_members(self, project: str) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/members")
+
+    def set_member(self, project: str, username: str, role: str = "member") -> Json:
+        """Add the user to the project, or change their role there."""
+        path = f"/api/v1/projects/{_part(project)}/members/{_part(username)}"
+        return self._request("PUT", path, json={"role": role})
+
+    def remove_member(self, project: str, username: str) -> None:
+        self._request("DELETE", f"/api/v1/projects/{_part(project)}/members/{_part(username)}")
+
+    # Pools
+
+    def create_pool(
+        self,
+        name: str,
+        *,
+        resources: dict[str, float] | None = None,
+        node_selector: dict[str, str] | None = None,
+        description: str = "",
+    ) -> Json:
+        body = {
+            "name": name,
+            "description": description,
+            "resources": resources or {},
+            "node_selector": node_selector or {},
+        }
+        return self._request("POST", "/api/v1/pools", json=body)
+
+    def list_pools(self) -> Json:
+        return self._request("GET", "/api/v1/pools")
+
+    def get_pool(self, name: str) -> Json:
+        return self._request("GET", f"/api/v1/pools/{_part(name)}")
+
+    def delete_pool(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/pools/{_part(name)}")
+
+    def project_pools(self, project: str) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/pools")
+
+    def grant_pool(self, project: str, pool: str) -> None:
+        self._request("PUT", f"/api/v1/projects/{_part(project)}/pools/{_part(pool)}")
+
+    def revoke_pool(self, project: str, pool: str) -> None:
+        self._request("DELETE", f"/api/v1/projects/{_part(project)}/pools/{_part(pool)}")
+
+    # Quotas
+
+    def show_quotas(self, project: str) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/quotas")
+
+    def set_quota(
+        self,
+        project: str,
+        resource: str,
+        kind: str,
+        limit: float,
+        *,
+        period: str | None = None,
+        user: str | None = None,
+    ) -> None:
+        """A project-wide limit, or one for `user` inside the project."""
+        body = {
+            "resource": resource,
+            "kind": kind,
+            "limit": limit,
+            "period": period,
+            "user": user,
+        }
+        self._request("PUT", f"/api/v1/projects/{_part(project)}/quotas", json=body)
+
+    def remove_quota(
+        self, project: str, resource: str, kind: str, *, user: str | None = None
+    ) -> None:
+        params = _query(resource=resource, kind=kind, user=user)
+        self._request("DELETE", f"/api/v1/projects/{_part(project)}/quotas", params=params)
+
+    # Allocations
+
+    def create_allocation(
+        self,
+        project: str,
+        resources: dict[str, float],
+        *,
+        pool: str | None = None,
+        purpose: str = "",
+        expected_seconds: float | None = None,
+    ) -> Json:
+        """Admit `resources` against the project's quotas; ApiError 409 when they do not fit."""
+        body = {
+            "resources": resources,
+            "pool": pool,
+            "purpose": purpose,
+            "expected_seconds": expected_seconds,
+        }
+        return self._request("POST", f"/api/v1/projects/{_part(project)}/allocations", json=body)
+
+    def list_allocations(self, project: str, *, state: str | None = None) -> Json:
+        path = f"/api/v1/projects/{_part(project)}/allocations"
+        return self._request("GET", path, params=_query(state=state))
+
+    def get_allocation(self, project: str, allocation_id: int) -> Json:
+        path = f"/api/v1/projects/{_part(project)}/allocations/{_part(allocation_id)}"
+        return self._request("GET", path)
+
+    def release_allocation(self, project: str, allocation_id: int) -> Json:
+        path = f"/api/v1/projects/{_part(project)}/allocations/{_part(allocation_id)}/release"
+        return self._request("POST", path)
+
+    # Audit
+
+    def platform_audit(
+        self,
+        *,
+        project: str | None = None,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> Json:
+        """Every event on the platform (admins only); pass aware datetimes."""
+        params = _query(
+            project=project, user=user, action=action, since=since, until=until, limit=limit
+        )
+        return self._request("GET", "/api/v1/audit", params=params)
+
+    def project_audit(
+        self,
+        project: str,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> Json:
+        """One project's events (its owners and admins); pass aware datetimes."""
+        params = _query(user=user, action=action, since=since, until=until, limit=limit)
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/audit", params=params)

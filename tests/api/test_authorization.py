@@ -1,0 +1,270 @@
+"""The authorisation matrix: every route x {anonymous, non-member, viewer, member, owner, admin}.
+
+Non-members get 404 on project routes, exactly like a project that does not exist; members
+below the needed role get 403; anonymous callers get 401 everywhere but the public routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import Project, User, create_project, create_user, unique
+from tests.server import Server
+
+ROLES = ["anonymous", "nonmember", "viewer", "member", "owner", "admin"]
+
+
+@dataclass
+class Cast:
+    server: Server
+    project: Project
+    outsider: User
+    pool: str
+
+    def token(self, role: str) -> str | None:
+        return {
+            "anonymous": None,
+            "nonmember": self.outsider.token,
+            "viewer": self.project.viewer.token,
+            "member": self.project.member.token,
+            "owner": self.project.owner.token,
+            "admin": self.server.admin_token,
+        }[role]
+
+    def owner(self) -> httpx.Client:
+        return self.server.client(self.project.owner.token)
+
+
+Setup = Callable[[Cast], dict[str, Any]]
+
+
+def _nothing(cast: Cast) -> dict[str, Any]:
+    return {}
+
+
+def _fresh_project(cast: Cast) -> dict[str, Any]:
+    """A new project of the same owner, with the same member and viewer, to delete."""
+    name = unique("doomed")
+    with cast.owner() as client:
+        client.post("/api/v1/projects", json={"name": name}).raise_for_status()
+        for user, role in ((cast.project.member, "member"), (cast.project.viewer, "viewer")):
+            client.put(f"/api/v1/projects/{name}/members/{user.username}", json={"role": role})
+    return {"project": name}
+
+
+def _extra_member(cast: Cast) -> dict[str, Any]:
+    user = create_user(cast.server, prefix="extra")
+    with cast.owner() as client:
+        client.put(
+            f"/api/v1/projects/{cast.project.name}/members/{user.username}",
+            json={"role": "viewer"},
+        ).raise_for_status()
+    return {"username": user.username}
+
+
+def _granted_pool(cast: Cast) -> dict[str, Any]:
+    with cast.server.admin() as client:
+        client.put(f"/api/v1/projects/{cast.project.name}/pools/{cast.pool}").raise_for_status()
+    return {}
+
+
+def _project_quota(cast: Cast) -> dict[str, Any]:
+    with cast.server.admin() as client:
+        client.put(
+            f"/api/v1/projects/{cast.project.name}/quotas",
+            json={"resource": "npu", "kind": "single", "limit": 8},
+        ).raise_for_status()
+    return {}
+
+
+def _owners_allocation(cast: Cast) -> dict[str, Any]:
+    with cast.owner() as client:
+        response = client.post(
+            f"/api/v1/projects/{cast.project.name}/allocations", json={"resources": {"cpu": 0.1}}
+        )
+        response.raise_for_status()
+    return {"allocation_id": response.json()["id"]}
+
+
+def _new_pool(cast: Cast) -> dict[str, Any]:
+    name = unique("pool")
+    with cast.server.admin() as client:
+        client.post("/api/v1/pools", json={"name": name}).raise_for_status()
+    return {"pool": name}
+
+
+def _new_user(cast: Cast) -> dict[str, Any]:
+    return {"username": create_user(cast.server, prefix="target").username}
+
+
+def _body_new_user(cast: Cast) -> dict[str, Any]:
+    return {"username": unique("made"), "password": "a-long-enough-password"}
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    # Expected status for nonmember, viewer, member, owner, admin (anonymous is always 401).
+    expect: tuple[int, int, int, int, int]
+    body: dict[str, Any] | Callable[[Cast], dict[str, Any]] | None = None
+    setup: Setup = _nothing
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+P = "/api/v1/projects/{project}"
+ROUTES = [
+    # Routes of the caller and the platform (nonmember = any signed-in user).
+    Route("GET", "/api/v1/users/me", (200, 200, 200, 200, 200)),
+    Route("GET", "/api/v1/users", (403, 403, 403, 403, 200)),
+    Route("POST", "/api/v1/users", (403, 403, 403, 403, 201), body=_body_new_user),
+    Route("GET", "/api/v1/users/{username}", (403, 403, 403, 403, 200), setup=_new_user),
+    Route(
+        "PATCH",
+        "/api/v1/users/{username}",
+        (403, 403, 403, 403, 200),
+        {"email": "x@y.z"},
+        _new_user,
+    ),
+    Route("GET", "/api/v1/tokens", (200, 200, 200, 200, 200)),
+    Route("POST", "/api/v1/tokens", (201, 201, 201, 201, 201), {"name": "ci"}),
+    Route("GET", "/api/v1/projects", (200, 200, 200, 200, 200)),
+    Route("POST", "/api/v1/projects", (201, 201, 201, 201, 201), lambda c: {"name": unique("n")}),
+    Route("GET", "/api/v1/pools", (200, 200, 200, 200, 200)),
+    Route("POST", "/api/v1/pools", (403, 403, 403, 403, 201), lambda c: {"name": unique("pl")}),
+    Route("GET", "/api/v1/pools/{pool}", (200, 200, 200, 200, 200)),
+    Route("DELETE", "/api/v1/pools/{pool}", (403, 403, 403, 403, 204), setup=_new_pool),
+    Route("GET", "/api/v1/audit", (403, 403, 403, 403, 200)),
+    # Project routes.
+    Route("GET", P, (404, 200, 200, 200, 200)),
+    Route("PATCH", P, (404, 403, 403, 200, 200), {"description": "new"}),
+    Route("DELETE", P, (404, 403, 403, 204, 204), setup=_fresh_project),
+    Route("GET", P + "/members", (404, 200, 200, 200, 200)),
+    Route(
+        "PUT", P + "/members/{username}", (404, 403, 403, 200, 200), {"role": "viewer"}, _new_user
+    ),
+    Route("DELETE", P + "/members/{username}", (404, 403, 403, 204, 204), setup=_extra_member),
+    Route("GET", P + "/audit", (404, 403, 403, 200, 200)),
+    Route("GET", P + "/pools", (404, 200, 200, 200, 200)),
+    Route("PUT", P + "/pools/{pool}", (404, 403, 403, 403, 204)),
+    Route("DELETE", P + "/pools/{pool}", (404, 403, 403, 403, 204), setup=_granted_pool),
+    Route("GET", P + "/quotas", (404, 200, 200, 200, 200)),
+    Route(
+        "PUT",
+        P + "/quotas",
+        (404, 403, 403, 403, 204),
+        {"resource": "gpu", "kind": "concurrent", "limit": 4},
+    ),
+    Route(
+        "PUT",
+        P + "/quotas",
+        (404, 403, 403, 204, 204),
+        lambda c: {
+            "resource": "gpu",
+            "kind": "single",
+            "limit": 1,
+            "user": c.project.member.username,
+        },
+    ),
+    Route(
+        "DELETE",
+        P + "/quotas",
+        (404, 403, 403, 403, 204),
+        setup=_project_quota,
+        params={"resource": "npu", "kind": "single"},
+    ),
+    Route("POST", P + "/allocations", (404, 403, 201, 201, 201), {"resources": {"cpu": 0.1}}),
+    Route("GET", P + "/allocations", (404, 200, 200, 200, 200)),
+    Route(
+        "GET",
+        P + "/allocations/{allocation_id}",
+        (404, 200, 200, 200, 200),
+        setup=_owners_allocation,
+    ),
+    Route(
+        "POST",
+        P + "/allocations/{allocation_id}/release",
+        (404, 403, 403, 200, 200),
+        setup=_owners_allocation,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def cast(server: Server) -> Cast:
+    pool = unique("pool")
+    with server.admin() as client:
+        client.post("/api/v1/pools", json={"name": pool}).raise_for_status()
+    return Cast(server, create_project(server), create_user(server, prefix="outsider"), pool)
+
+
+def _case_id(route: Route) -> str:
+    return f"{route.method} {route.path}"
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=[_case_id(r) for r in ROUTES])
+def test_route_by_role(cast: Cast, route: Route) -> None:
+    results = {}
+    for role in ROLES:
+        values = {"project": cast.project.name, "pool": cast.pool, **route.setup(cast)}
+        body = route.body(cast) if callable(route.body) else route.body
+        with cast.server.client(cast.token(role)) as client:
+            response = client.request(
+                route.method, route.path.format(**values), json=body, params=route.params
+            )
+        results[role] = response.status_code
+        assert "Traceback" not in response.text
+        if response.status_code >= 400:
+            assert response.json()["detail"], "every error says what is wrong"
+    expected = dict(zip(ROLES, (401, *route.expect), strict=True))
+    assert results == expected
+
+
+def test_every_api_route_is_in_the_matrix(server: Server) -> None:
+    with server.client() as client:
+        spec = client.get("/openapi.json").json()
+    documented = {
+        (method.upper(), path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if path.startswith("/api/v1") and path != "/api/v1/auth/login"
+    }
+    # Routes on one's own session, password and tokens are covered in test_auth.py.
+    own = {
+        ("POST", "/api/v1/auth/logout"),
+        ("POST", "/api/v1/users/me/password"),
+        ("DELETE", "/api/v1/tokens/{token_id}"),
+    }
+    assert documented - own == {(r.method, r.path) for r in ROUTES}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/docs"])
+def test_public_routes_need_no_token(server: Server, path: str) -> None:
+    with server.client() as client:
+        assert client.get(path).status_code == 200
+
+
+def test_malformed_and_short_authorization_is_rejected(server: Server, cast: Cast) -> None:
+    """A bearer value is never taken as a user name, whatever its length."""
+    for value in (cast.project.owner.username, "admin", "Bearer", "x" * 60, "fabp_" + "a" * 43):
+        with server.client(Authorization=f"Bearer {value}") as client:
+            assert client.get("/api/v1/users/me").status_code == 401
+
+
+def test_objects_of_other_projects_are_invisible(server: Server, cast: Cast) -> None:
+    """A member of project B asking for A's allocation through B's route gets 404."""
+    other = create_project(server)
+    allocation = _owners_allocation(cast)["allocation_id"]
+    with server.client(other.owner.token) as client:
+        response = client.get(f"/api/v1/projects/{other.name}/allocations/{allocation}")
+        assert response.status_code == 404
+        response = client.post(f"/api/v1/projects/{other.name}/allocations/{allocation}/release")
+        assert response.status_code == 404
+    with server.client(cast.project.owner.token) as client:
+        state = client.get(f"/api/v1/projects/{cast.project.name}/allocations/{allocation}")
+        assert state.json()["state"] == "active"

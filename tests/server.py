@@ -1,0 +1,81 @@
+"""A real Fabric server on a free loopback port, run in a thread of the test process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from fabric.api.app import create_app
+from fabric.clock import FrozenClock
+from fabric.config import Settings
+
+ADMIN_PASSWORD = "test-root-secret-7f3k"
+REMOTE_USER_HEADER = "X-Remote-User"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+    clock: FrozenClock
+    backend: str
+    admin_token: str
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.Client:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def admin(self) -> httpx.Client:
+        return self.client(self.admin_token)
+
+
+@contextmanager
+def running_server(
+    home: Path, database_url: str, backend: str, **overrides: object
+) -> Iterator[Server]:
+    settings = Settings(
+        home=home, database_url=database_url, **{"admin_password": ADMIN_PASSWORD, **overrides}
+    )
+    clock = FrozenClock()
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    while thread.is_alive() and not started.wait(0.02):
+        if server.started:
+            started.set()
+    if not server.started:
+        raise RuntimeError("the test server did not start; see the log above")
+    url = f"http://127.0.0.1:{port}"
+    password = (
+        settings.admin_password.get_secret_value()
+        if settings.admin_password
+        else settings.initial_password_file.read_text().strip()
+    )
+    response = httpx.post(
+        f"{url}/api/v1/auth/login", json={"username": "admin", "password": password}
+    )
+    response.raise_for_status()
+    try:
+        yield Server(url, settings, clock, backend, response.json()["access_token"])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

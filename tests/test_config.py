@@ -1,0 +1,66 @@
+"""Settings refuse configurations that would be unsafe or half-done, with a message to fix it."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from fabric.config import Settings
+
+OIDC = {
+    "oidc_issuer": "https://sso.example.com/realms/ml",
+    "oidc_client_id": "fabric",
+    "oidc_client_secret": "s3cret",
+    "oidc_redirect_uri": "https://fabric.example.com/auth/callback",
+}
+
+
+def test_defaults_live_under_fabric_home(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'fabric.db'}"
+    assert settings.storage_root == tmp_path / "storage"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FABRIC_HOME", str(tmp_path))
+    monkeypatch.setenv("FABRIC_DATABASE_URL", "postgresql://u:p@db:5432/fabric")
+    monkeypatch.setenv("FABRIC_PORT", "9090")
+    settings = Settings()
+    assert settings.resolved_database_url == "postgresql://u:p@db:5432/fabric"
+    assert settings.port == 9090
+
+
+def test_complete_oidc_configuration_is_accepted() -> None:
+    assert Settings(**OIDC).oidc_enabled
+
+
+def test_half_configured_oidc_names_what_is_missing() -> None:
+    with pytest.raises(ValidationError, match="FABRIC_OIDC_CLIENT_SECRET"):
+        Settings(**{**OIDC, "oidc_client_secret": None})
+
+
+@pytest.mark.parametrize("issuer", ["http://sso.example.com", "sso.example.com", "https://"])
+def test_oidc_issuer_must_be_an_https_url(issuer: str) -> None:
+    with pytest.raises(ValidationError, match="FABRIC_OIDC_ISSUER"):
+        Settings(**{**OIDC, "oidc_issuer": issuer})
+
+
+def test_oidc_allows_http_on_localhost_for_development() -> None:
+    assert Settings(**{**OIDC, "oidc_issuer": "http://localhost:8081/realms/dev"}).oidc_enabled
+
+
+def test_remote_user_header_needs_trusted_proxies() -> None:
+    with pytest.raises(ValidationError, match="FABRIC_TRUSTED_PROXIES"):
+        Settings(remote_user_header="X-Remote-User")
+
+
+def test_trusted_proxies_must_be_addresses() -> None:
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings(remote_user_header="X-Remote-User", trusted_proxies=["proxy.internal"])
+
+
+def test_secret_settings_do_not_print() -> None:
+    settings = Settings(**OIDC, admin_password="root-password-1")
+    assert "s3cret" not in repr(settings)
+    assert "root-password-1" not in repr(settings)
