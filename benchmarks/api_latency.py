@@ -6,11 +6,18 @@ process on loopback:
   mean and requests/s at `--concurrency` clients, against a bare FastAPI app that serves a
   fixed list of the same shape behind a trivial bearer check (and echoes the POST). The two
   servers take turns, twice each, so that drift on the machine hits both alike; the report
-  gives the Fabric/baseline ratios.
+  gives the Fabric/baseline ratios, of latency and of the server process's CPU time per
+  request (a figure that other load on the machine disturbs less; it leaves out the
+  PostgreSQL server's own CPU).
 - Admissions through the quota path at `--admit-concurrency` clients: each asks for one GPU
   of a project whose concurrent GPU quota is 10, and releases it when admitted. Decisions/s
   (admitted or refused) and admitted/s; then, from the allocations the server recorded, the
   most ever held at once, which must not exceed the quota.
+
+Each load worker has its own keep-alive connection. The default client writes HTTP/1.1 on an
+asyncio stream: about 0.1 ms of CPU a request, where httpx takes about 2.4 ms, twice what the
+bare baseline server spends, so that with httpx (`--client httpx`) a 2-core machine measures
+mostly the client.
 
 Run from the repository root:
 
@@ -19,7 +26,7 @@ Run from the repository root:
         postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres
 
 With a PostgreSQL URL it creates a fresh database on that server and drops it at the end.
-It prints one JSON line on stdout; progress goes to stderr.
+It prints one JSON line on stdout; progress goes to stderr. Linux only (it reads /proc).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import Depends, FastAPI, HTTPException
@@ -55,6 +63,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECTS_PATH = "/api/v1/projects"
 PROJECTS = 20  # the size of the listed page, on both servers
 ADMIT_PROJECT = "admissions"
+ALLOCATIONS_PATH = f"{PROJECTS_PATH}/{ADMIT_PROJECT}/allocations"
 GPU_LIMIT = 10
 ROUNDS = 2  # turns each server takes per latency phase
 LIST_P99_GOAL_MS = 50.0
@@ -64,11 +73,9 @@ DESCRIPTION = "a project of the api_latency benchmark"
 START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 
-Call = Callable[[], Awaitable[httpx.Response]]
-
 
 # The baseline: FastAPI and uvicorn with nothing behind them. Its routes are sync functions,
-# like Fabric's, so both pay the same thread-pool hop and pydantic serialisation.
+# like Fabric's, so both pay the thread-pool hop and the pydantic serialisation.
 
 
 class BaselineProject(BaseModel):
@@ -120,13 +127,24 @@ def baseline_create(body: BaselineProjectCreate) -> BaselineProject:
     )
 
 
-# Processes and databases.
+# Server processes and databases.
 
 _T0 = time.perf_counter()
 
 
 def say(message: str) -> None:
     print(f"[{time.perf_counter() - _T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User and system CPU time the server process has used so far."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -150,8 +168,8 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def serve(app: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
-    """Run `uvicorn APP...` on a free loopback port until the block ends; yield its URL."""
+def serve(app: list[str], env: dict[str, str], log: Path) -> Iterator[Server]:
+    """Run `uvicorn APP...` on a free loopback port until the block ends."""
     port = _free_port()
     command = [sys.executable, "-m", "uvicorn", *app, "--app-dir", str(ROOT)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -160,7 +178,7 @@ def serve(app: list[str], env: dict[str, str], log: Path) -> Iterator[str]:
         try:
             url = f"http://127.0.0.1:{port}"
             _wait_ready(url, process, log)
-            yield url
+            yield Server(url, process.pid)
         finally:
             process.terminate()
             try:
@@ -237,21 +255,85 @@ def prepare(url: str, admin_password: str) -> Callers:
     """Users, the reader's page of projects, and the project whose GPU quota admissions test."""
     with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as client:
         admin = _login(client, "admin", admin_password)
-        callers = Callers(
-            admin, _new_user(client, admin, "bench"), _new_user(client, admin, "maker")
-        )
+        reader, creator = _new_user(client, admin, "bench"), _new_user(client, admin, "maker")
         for i in range(PROJECTS - 1):
             body = {"name": f"project-{i:02d}", "description": DESCRIPTION}
-            _ok(client.post(PROJECTS_PATH, json=body, headers=callers.reader))
+            _ok(client.post(PROJECTS_PATH, json=body, headers=reader))
         project = f"{PROJECTS_PATH}/{ADMIT_PROJECT}"
         _ok(client.post(PROJECTS_PATH, json={"name": ADMIT_PROJECT}, headers=admin))
         _ok(client.put(f"{project}/members/bench", json={"role": "member"}, headers=admin))
         quota = {"resource": "gpu", "kind": "concurrent", "limit": GPU_LIMIT}
         _ok(client.put(f"{project}/quotas", json=quota, headers=admin))
-        page = _ok(client.get(PROJECTS_PATH, headers=callers.reader)).json()
+        page = _ok(client.get(PROJECTS_PATH, headers=reader)).json()
     if len(page) != PROJECTS:
         raise RuntimeError(f"the reader sees {len(page)} projects, expected {PROJECTS}")
-    return callers
+    return Callers(admin, reader, creator)
+
+
+# Load clients: one per worker, each with one keep-alive connection.
+
+Response = tuple[int, bytes]
+
+
+def _content_length(head: list[str]) -> int:
+    for line in head[1:]:
+        name, _, value = line.partition(":")
+        if name.lower() == "content-length":
+            return int(value)
+    return 0
+
+
+class StreamClient:
+    """HTTP/1.1 on one asyncio stream: just enough for JSON requests to uvicorn."""
+
+    def __init__(self, url: str) -> None:
+        address = urlsplit(url)
+        self._host, self._port = address.hostname, address.port
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def send(
+        self, method: str, path: str, headers: dict[str, str], body: object = None
+    ) -> Response:
+        payload = b"" if body is None else json.dumps(body).encode()
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self._host}"]
+        lines += [f"Content-Length: {len(payload)}", "Content-Type: application/json"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        try:
+            if self._streams is None:
+                self._streams = await asyncio.open_connection(self._host, self._port)
+            reader, writer = self._streams
+            writer.write("\r\n".join(lines).encode() + b"\r\n\r\n" + payload)
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            return int(head[0].split()[1]), await reader.readexactly(_content_length(head))
+        except BaseException:
+            self._drop()  # a failed or cancelled exchange leaves the connection unusable
+            raise
+
+    def _drop(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+    async def aclose(self) -> None:
+        self._drop()
+
+
+class HttpxClient:
+    def __init__(self, url: str) -> None:
+        self._client = httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT_S)
+
+    async def send(
+        self, method: str, path: str, headers: dict[str, str], body: object = None
+    ) -> Response:
+        response = await self._client.request(method, path, headers=headers, json=body)
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+Client = StreamClient | HttpxClient
+CLIENTS: dict[str, Callable[[str], Client]] = {"stream": StreamClient, "httpx": HttpxClient}
 
 
 # Load.
@@ -260,8 +342,9 @@ def prepare(url: str, admin_password: str) -> Callers:
 @dataclass
 class Samples:
     latencies: list[float] = field(default_factory=list)
-    elapsed: float = 0.0
     errors: int = 0
+    elapsed: float = 0.0
+    server_cpu: float = 0.0
 
     def summary(self) -> dict[str, float]:
         cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
@@ -270,150 +353,190 @@ class Samples:
             "p99_ms": round(cuts[98] * 1000, 2),
             "mean_ms": round(statistics.fmean(self.latencies) * 1000, 2),
             "rps": round(len(self.latencies) / self.elapsed, 1),
+            "cpu_ms_per_request": round(self.server_cpu * 1000 / len(self.latencies), 3),
             "requests": len(self.latencies),
             "errors": self.errors,
         }
 
 
-async def drive(total: int, concurrency: int, step: Callable[[], Awaitable[None]]) -> float:
-    """Run `step` `total` times from `concurrency` workers; return the seconds it took."""
-    counter = itertools.count()
+@dataclass(frozen=True)
+class Load:
+    """Where the load goes and how: the server, the client kind, the number of workers."""
 
-    async def worker() -> None:
-        while next(counter) < total:
-            await step()
+    server: Server
+    connect: Callable[[str], Client]
+    concurrency: int
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, total))))
-    return time.perf_counter() - start
+    async def drive(self, total: int, step: Callable[[Client], Awaitable[None]]) -> float:
+        """Run `step` `total` times over the workers; return the seconds it took."""
+        counter = itertools.count()
+
+        async def worker() -> None:
+            client = self.connect(self.server.url)
+            try:
+                while next(counter) < total:
+                    await step(client)
+            finally:
+                await client.aclose()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, total))))
+        return time.perf_counter() - start
+
+    async def warm_up(self, step: Callable[[Client], Awaitable[None]]) -> None:
+        await self.drive(2 * self.concurrency, step)
+
+    async def measure(
+        self, total: int, step: Callable[[Client], Awaitable[None]], into: Samples
+    ) -> None:
+        """Drive `step`, adding the time it took and the server's CPU time to `into`."""
+        cpu = self.server.cpu_seconds()
+        into.elapsed += await self.drive(total, step)
+        into.server_cpu += self.server.cpu_seconds() - cpu
 
 
-async def timed(call: Call, samples: Samples) -> httpx.Response | None:
-    """The response, its latency recorded; None (an error counted) if the connection failed."""
+async def timed(exchange: Awaitable[Response], samples: Samples) -> Response | None:
+    """The response, its latency recorded; None, an error counted, if the exchange failed."""
     start = time.perf_counter()
     try:
-        response = await call()
-    except httpx.HTTPError:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            response = await exchange
+    except (OSError, EOFError, httpx.HTTPError):
         samples.errors += 1
         return None
     samples.latencies.append(time.perf_counter() - start)
     return response
 
 
-async def measure(call: Call, expected: int, total: int, concurrency: int, into: Samples) -> None:
-    async def step() -> None:
-        response = await timed(call, into)
-        if response is not None and response.status_code != expected:
-            into.errors += 1
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    headers: dict[str, str]
+    expected: int
+    body: Callable[[], object] = lambda: None
 
-    into.elapsed += await drive(total, concurrency, step)
+    def step(self, samples: Samples) -> Callable[[Client], Awaitable[None]]:
+        """One timed call; a status other than `expected` counts as an error."""
+
+        async def call(client: Client) -> None:
+            exchange = client.send(self.method, self.path, self.headers, self.body())
+            response = await timed(exchange, samples)
+            if response is not None and response[0] != self.expected:
+                samples.errors += 1
+
+        return call
 
 
 def _ratio(fabric: float, baseline: float) -> float:
     return round(fabric / baseline, 2)
 
 
-async def compare(calls: dict[str, Call], expected: int, total: int, concurrency: int) -> dict:
-    """Each server in turn, `ROUNDS` times, each turn warmed up first; then the ratios."""
-    samples = {name: Samples() for name in calls}
+async def compare(targets: dict[str, tuple[Load, Endpoint]], total: int) -> dict[str, Any]:
+    """Fabric and the baseline in turn, `ROUNDS` times each; then the ratios."""
+    samples = {name: Samples() for name in targets}
     for _ in range(ROUNDS):
-        for name, call in calls.items():
-            await measure(call, expected, 2 * concurrency, concurrency, Samples())
-            await measure(call, expected, total // ROUNDS, concurrency, samples[name])
+        for name, (load, endpoint) in targets.items():
+            await load.warm_up(endpoint.step(Samples()))
+            await load.measure(total // ROUNDS, endpoint.step(samples[name]), samples[name])
     fabric, baseline = samples["fabric"].summary(), samples["baseline"].summary()
     return {
         "fabric": fabric,
         "baseline": baseline,
         "p50_ratio": _ratio(fabric["p50_ms"], baseline["p50_ms"]),
         "p99_ratio": _ratio(fabric["p99_ms"], baseline["p99_ms"]),
+        "cpu_ratio": _ratio(fabric["cpu_ms_per_request"], baseline["cpu_ms_per_request"]),
     }
 
 
 @dataclass
 class Admissions:
     decisions: Samples = field(default_factory=Samples)
+    releases: Samples = field(default_factory=Samples)
     admitted: int = 0
     refused: int = 0
 
+    def step(self, caller: dict[str, str]) -> Callable[[Client], Awaitable[None]]:
+        """Ask for one GPU; release it at once when admitted."""
 
-async def _admit_once(client: httpx.AsyncClient, caller: dict[str, str], tally: Admissions) -> None:
-    path = f"{PROJECTS_PATH}/{ADMIT_PROJECT}/allocations"
-    response = await timed(
-        lambda: client.post(path, json={"resources": {"gpu": 1}}, headers=caller), tally.decisions
-    )
-    if response is None:
-        return
-    if response.status_code == 409:
-        tally.refused += 1
-        return
-    if response.status_code != 201:
-        tally.decisions.errors += 1
-        return
-    tally.admitted += 1
-    release = f"{path}/{response.json()['id']}/release"
-    if await timed(lambda: client.post(release, headers=caller), Samples()) is None:
-        tally.decisions.errors += 1
+        async def call(client: Client) -> None:
+            asked = client.send("POST", ALLOCATIONS_PATH, caller, {"resources": {"gpu": 1}})
+            response = await timed(asked, self.decisions)
+            if response is None:
+                return
+            status, body = response
+            if status == 409:
+                self.refused += 1
+            elif status != 201:
+                self.decisions.errors += 1
+            else:
+                self.admitted += 1
+                release = f"{ALLOCATIONS_PATH}/{json.loads(body)['id']}/release"
+                released = await timed(client.send("POST", release, caller), self.releases)
+                if released is not None and released[0] != 200:
+                    self.releases.errors += 1
+
+        return call
+
+    def summary(self, concurrency: int) -> dict[str, Any]:
+        elapsed, latency = self.decisions.elapsed, self.decisions.summary()
+        return {
+            "concurrency": concurrency,
+            "decisions_per_s": round((self.admitted + self.refused) / elapsed, 1),
+            "admitted_per_s": round(self.admitted / elapsed, 1),
+            "admitted": self.admitted,
+            "refused": self.refused,
+            "errors": self.decisions.errors + self.releases.errors,
+            "decision_p50_ms": latency["p50_ms"],
+            "decision_p99_ms": latency["p99_ms"],
+            "cpu_ms_per_decision": latency["cpu_ms_per_request"],
+        }
 
 
-async def admit(
-    client: httpx.AsyncClient, caller: dict[str, str], total: int, concurrency: int
-) -> dict[str, float]:
-    """Admission decisions per second: each worker asks for a GPU and releases what it gets."""
-    await drive(2 * concurrency, concurrency, lambda: _admit_once(client, caller, Admissions()))
+async def admit(load: Load, caller: dict[str, str], total: int) -> dict[str, Any]:
+    """Admission decisions per second at the load's concurrency."""
+    await load.warm_up(Admissions().step(caller))
     tally = Admissions()
-    elapsed = await drive(total, concurrency, lambda: _admit_once(client, caller, tally))
-    tally.decisions.elapsed = elapsed
-    latency = tally.decisions.summary()
-    return {
-        "concurrency": concurrency,
-        "decisions_per_s": round((tally.admitted + tally.refused) / elapsed, 1),
-        "admitted_per_s": round(tally.admitted / elapsed, 1),
-        "admitted": tally.admitted,
-        "refused": tally.refused,
-        "errors": tally.decisions.errors,
-        "p50_ms": latency["p50_ms"],
-        "p99_ms": latency["p99_ms"],
-    }
+    await load.measure(total, tally.step(caller), tally.decisions)
+    return tally.summary(load.concurrency)
 
 
 async def run_load(
-    args: argparse.Namespace, fabric_url: str, baseline_url: str, callers: Callers
-) -> dict:
-    size = max(args.concurrency, args.admit_concurrency)
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    options: dict[str, Any] = {"limits": limits, "timeout": REQUEST_TIMEOUT_S}
-    async with (
-        httpx.AsyncClient(base_url=fabric_url, **options) as fabric,
-        httpx.AsyncClient(base_url=baseline_url, **options) as baseline,
-    ):
-        token = {"Authorization": f"Bearer {BASELINE_TOKEN}"}
-        names = map("new-{}".format, itertools.count())
-        say(f"list: {args.requests} requests per server at {args.concurrency} clients")
-        listed = await compare(
-            {
-                "fabric": lambda: fabric.get(PROJECTS_PATH, headers=callers.reader),
-                "baseline": lambda: baseline.get(PROJECTS_PATH, headers=token),
-            },
-            200,
-            args.requests,
-            args.concurrency,
-        )
-        say(f"create: {args.requests} requests per server at {args.concurrency} clients")
-        created = await compare(
-            {
-                "fabric": lambda: fabric.post(
-                    PROJECTS_PATH, json={"name": next(names)}, headers=callers.creator
-                ),
-                "baseline": lambda: baseline.post(
-                    PROJECTS_PATH, json={"name": next(names)}, headers=token
-                ),
-            },
-            201,
-            args.requests,
-            args.concurrency,
-        )
-        say(f"admissions: {args.requests} decisions at {args.admit_concurrency} clients")
-        admitted = await admit(fabric, callers.reader, args.requests, args.admit_concurrency)
+    args: argparse.Namespace, fabric: Server, baseline: Server, callers: Callers
+) -> dict[str, Any]:
+    connect = CLIENTS[args.client]
+    on_fabric, on_baseline = (
+        Load(fabric, connect, args.concurrency),
+        Load(baseline, connect, args.concurrency),
+    )
+    token = {"Authorization": f"Bearer {BASELINE_TOKEN}"}
+    names = map("new-{}".format, itertools.count())
+
+    def new_project() -> dict[str, str]:
+        return {"name": next(names)}
+
+    say(f"list: {args.requests} requests per server at {args.concurrency} clients")
+    listed = await compare(
+        {
+            "fabric": (on_fabric, Endpoint("GET", PROJECTS_PATH, callers.reader, 200)),
+            "baseline": (on_baseline, Endpoint("GET", PROJECTS_PATH, token, 200)),
+        },
+        args.requests,
+    )
+    say(f"create: {args.requests} requests per server at {args.concurrency} clients")
+    created = await compare(
+        {
+            "fabric": (
+                on_fabric,
+                Endpoint("POST", PROJECTS_PATH, callers.creator, 201, new_project),
+            ),
+            "baseline": (on_baseline, Endpoint("POST", PROJECTS_PATH, token, 201, new_project)),
+        },
+        args.requests,
+    )
+    say(f"admissions: {args.requests} decisions at {args.admit_concurrency} clients")
+    admitting = Load(fabric, connect, args.admit_concurrency)
+    admitted = await admit(admitting, callers.reader, args.requests)
     return {"list": listed, "create": created, "admissions": admitted}
 
 
@@ -440,8 +563,7 @@ def max_held(allocations: list[dict[str, Any]], resource: str) -> float:
 
 
 def check_allocations(url: str, caller: dict[str, str]) -> dict[str, Any]:
-    path = f"{PROJECTS_PATH}/{ADMIT_PROJECT}/allocations"
-    allocations = _ok(httpx.get(url + path, headers=caller, timeout=REQUEST_TIMEOUT_S)).json()
+    allocations = _ok(httpx.get(url + ALLOCATIONS_PATH, headers=caller, timeout=60)).json()
     peak = max_held(allocations, "gpu")
     return {
         "limit": GPU_LIMIT,
@@ -465,10 +587,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=2000, help="requests per phase")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--admit-concurrency", type=int, default=100)
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="stream")
     return parser.parse_args()
 
 
-def report(args: argparse.Namespace, measured: dict) -> dict[str, Any]:
+def report(args: argparse.Namespace, measured: dict[str, Any]) -> dict[str, Any]:
     url = args.database_url or "sqlite"
     admissions = measured["admissions"]
     return {
@@ -476,6 +599,7 @@ def report(args: argparse.Namespace, measured: dict) -> dict[str, Any]:
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
         "concurrency": args.concurrency,
         "requests": args.requests,
+        "client": args.client,
         **measured,
         "goals": {
             "list_p99_le_50ms": measured["list"]["fabric"]["p99_ms"] <= LIST_P99_GOAL_MS,
@@ -496,15 +620,15 @@ def main() -> None:
         home = Path(tmp)
         env = fabric_env(home / "fabric", admin_password, database_url)
         fabric_app = ["--factory", "fabric.api.app:create_app"]
-        baseline = ["benchmarks.api_latency:baseline_app"]
+        baseline_app_path = ["benchmarks.api_latency:baseline_app"]
         with (
-            serve(fabric_app, env, home / "fabric.log") as fabric_url,
-            serve(baseline, env, home / "baseline.log") as baseline_url,
+            serve(fabric_app, env, home / "fabric.log") as fabric,
+            serve(baseline_app_path, env, home / "baseline.log") as baseline,
         ):
-            say(f"fabric at {fabric_url}, baseline at {baseline_url}; setting up")
-            callers = prepare(fabric_url, admin_password)
-            measured = asyncio.run(run_load(args, fabric_url, baseline_url, callers))
-            measured["admissions"] |= check_allocations(fabric_url, callers.reader)
+            say(f"fabric at {fabric.url}, baseline at {baseline.url}; setting up")
+            callers = prepare(fabric.url, admin_password)
+            measured = asyncio.run(run_load(args, fabric, baseline, callers))
+            measured["admissions"] |= check_allocations(fabric.url, callers.reader)
     print(json.dumps(report(args, measured)))
 
 

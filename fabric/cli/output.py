@@ -43,7 +43,7 @@ def print_table(
     if not rows:
         typer.echo(empty)
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column in columns:
         if column in wrap:
             table.add_column(column, min_width=12, overflow="fold")

@@ -96,12 +96,15 @@ def admit(
     return allocation
 
 
-def get(session: Session, actor: Actor, project_name: str, allocation_id: int) -> AllocationModel:
-    project = projects.get_for(session, actor, project_name)
+def _in_project(session: Session, project: ProjectModel, allocation_id: int) -> AllocationModel:
     allocation = session.get(AllocationModel, allocation_id)
     if allocation is None or allocation.project_id != project.id:
-        raise NotFound(f"allocation {allocation_id} not found in project {project_name!r}")
+        raise NotFound(f"allocation {allocation_id} not found in project {project.name!r}")
     return allocation
+
+
+def get(session: Session, actor: Actor, project_name: str, allocation_id: int) -> AllocationModel:
+    return _in_project(session, projects.get_for(session, actor, project_name), allocation_id)
 
 
 def list_for(
@@ -123,7 +126,7 @@ def release(
 ) -> AllocationModel:
     """End an allocation and meter what it used; members release their own, owners any."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
-    allocation = get(session, actor, project_name, allocation_id)
+    allocation = _in_project(session, project, allocation_id)
     role = projects.role_of(session, project, actor.user.id)
     is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
     if allocation.user_id != actor.user.id and not is_owner:

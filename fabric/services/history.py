@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from fabric.db.models import AuditEventModel
-from fabric.errors import Forbidden
 from fabric.services import audit, projects
+from fabric.services.access import require_admin
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
@@ -24,8 +24,7 @@ def for_platform(
     until: datetime | None = None,
     limit: int = 100,
 ) -> list[AuditEventModel]:
-    if not actor.user.is_admin:
-        raise Forbidden("only a platform admin may read the whole audit log")
+    require_admin(actor, "read the whole audit log")
     return audit.query(
         session, project=project, actor=user, action=action, since=since, until=until, limit=limit
     )

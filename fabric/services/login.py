@@ -51,7 +51,10 @@ def login(
     # Verify even for unknown users so that timing does not reveal which usernames exist.
     valid = verify_password(user.password_hash if user else None, password)
     if user is None or not valid or user.disabled:
-        session.add(LoginAttemptModel(username=username, client=client, at=clock.now()))
+        now = clock.now()
+        expired = now - timedelta(seconds=settings.login_window_seconds)
+        session.execute(delete(LoginAttemptModel).where(LoginAttemptModel.at < expired))
+        session.add(LoginAttemptModel(username=username, client=client, at=now))
         session.commit()
         raise Unauthenticated("wrong username or password")
     session.execute(delete(LoginAttemptModel).where(LoginAttemptModel.username == username))

@@ -7,14 +7,10 @@ from sqlalchemy.orm import Session
 
 from fabric import names
 from fabric.db.models import PoolModel, ProjectPoolModel
-from fabric.errors import Conflict, Forbidden, InvalidSpec, NotFound
+from fabric.errors import Conflict, InvalidSpec, NotFound
 from fabric.services import audit, projects
+from fabric.services.access import require_admin
 from fabric.services.actor import Actor
-
-
-def _require_admin(actor: Actor) -> None:
-    if not actor.user.is_admin:
-        raise Forbidden("only a platform admin may manage pools")
 
 
 def get(session: Session, name: str) -> PoolModel:
@@ -37,7 +33,7 @@ def create(
     resources: dict[str, float] | None = None,
     node_selector: dict[str, str] | None = None,
 ) -> PoolModel:
-    _require_admin(actor)
+    require_admin(actor, "manage pools")
     names.check(names.POOL_NAME, name, "pool name", names.PROJECT_NAME_HELP)
     for resource in resources or {}:
         names.check(names.RESOURCE_NAME, resource, "resource name", names.RESOURCE_NAME_HELP)
@@ -57,7 +53,7 @@ def create(
 
 
 def delete(session: Session, actor: Actor, name: str) -> None:
-    _require_admin(actor)
+    require_admin(actor, "manage pools")
     session.delete(get(session, name))
     audit.record(session, actor, "pool.delete", "pool", name)
     session.commit()
@@ -71,7 +67,7 @@ def of_project(session: Session, actor: Actor, project_name: str) -> list[PoolMo
 
 def grant(session: Session, actor: Actor, project_name: str, pool_name: str) -> None:
     project = projects.get_for(session, actor, project_name)
-    _require_admin(actor)
+    require_admin(actor, "manage pools")
     pool = get(session, pool_name)
     if session.get(ProjectPoolModel, (project.id, pool.id)) is None:
         session.add(ProjectPoolModel(project_id=project.id, pool_id=pool.id))
@@ -81,7 +77,7 @@ def grant(session: Session, actor: Actor, project_name: str, pool_name: str) -> 
 
 def revoke(session: Session, actor: Actor, project_name: str, pool_name: str) -> None:
     project = projects.get_for(session, actor, project_name)
-    _require_admin(actor)
+    require_admin(actor, "manage pools")
     link = session.get(ProjectPoolModel, (project.id, get(session, pool_name).id))
     if link is None:
         raise NotFound(f"project {project_name!r} has no pool {pool_name!r}")

@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from fabric import names
 from fabric.db.models import AllocationModel, QuotaModel, UsageModel
-from fabric.errors import Forbidden, InvalidSpec, NotFound
+from fabric.errors import InvalidSpec, NotFound
 from fabric.quota.engine import Kind, Limit, Period, Scope, Usage, period_start
 from fabric.services import audit, projects, users
+from fabric.services.access import require_admin
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
@@ -38,8 +39,7 @@ def _target(
     """Project-wide limits are the admin's to set; limits for a user inside it, the owners'."""
     project = projects.get_for(session, actor, project_name, Role.OWNER)
     if username is None:
-        if not actor.user.is_admin:
-            raise Forbidden("only a platform admin may set a project's own quota")
+        require_admin(actor, "set a project's own quota")
         return project.id, None
     user = users.get(session, username)
     if projects.role_of(session, project, user.id) is None:

@@ -14,6 +14,7 @@ from fabric.config import Settings
 from fabric.db.models import TokenModel, UserModel
 from fabric.errors import Conflict, Forbidden, InvalidSpec, NotFound, Unauthenticated
 from fabric.services import audit
+from fabric.services.access import require_admin
 from fabric.services.actor import Actor
 
 
@@ -24,8 +25,16 @@ def get(session: Session, username: str) -> UserModel:
     return user
 
 
-def list_all(session: Session) -> list[UserModel]:
+def list_all(session: Session, actor: Actor) -> list[UserModel]:
+    require_admin(actor, "list users")
     return list(session.scalars(select(UserModel).order_by(UserModel.username)))
+
+
+def get_visible(session: Session, actor: Actor, username: str) -> UserModel:
+    """A user's record, for an admin or for that user."""
+    if actor.name != username:
+        require_admin(actor, "read other users")
+    return get(session, username)
 
 
 def _new(
@@ -59,7 +68,7 @@ def create(
     email: str | None = None,
     is_admin: bool = False,
 ) -> UserModel:
-    _require_admin(actor)
+    require_admin(actor, "create users")
     if session.scalar(select(UserModel.id).where(UserModel.username == username)):
         raise Conflict(f"user {username!r} already exists")
     user = _new(settings, actor.clock, username, password, email, is_admin)
@@ -81,7 +90,7 @@ def update(
     password: str | None = None,
 ) -> UserModel:
     """Admin edits: email, admin flag, disabling, or setting a new password."""
-    _require_admin(actor)
+    require_admin(actor, "change users")
     user = get(session, username)
     changed: dict[str, object] = {}
     if email is not None:
@@ -126,11 +135,6 @@ def _revoke_all_tokens(session: Session, user: UserModel, clock: Clock) -> None:
         select(TokenModel).where(TokenModel.user_id == user.id, TokenModel.revoked_at.is_(None))
     ):
         token.revoked_at = clock.now()
-
-
-def _require_admin(actor: Actor) -> None:
-    if not actor.user.is_admin:
-        raise Forbidden("only a platform admin may do this")
 
 
 def ensure_admin(session: Session, settings: Settings, clock: Clock) -> str | None:

@@ -6,7 +6,6 @@ from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
 from fabric.api.schemas import PasswordChange, UserCreate, UserPublic, UserUpdate
-from fabric.errors import Forbidden
 from fabric.services import users
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
@@ -34,16 +33,12 @@ def create_user(
 
 @router.get("")
 def list_users(session: SessionDep, actor: ActorDep) -> list[UserPublic]:
-    if not actor.user.is_admin:
-        raise Forbidden("only a platform admin may list users")
-    return [UserPublic.model_validate(u) for u in users.list_all(session)]
+    return [UserPublic.model_validate(u) for u in users.list_all(session, actor)]
 
 
 @router.get("/{username}")
 def get_user(username: str, session: SessionDep, actor: ActorDep) -> UserPublic:
-    if not actor.user.is_admin and actor.name != username:
-        raise Forbidden("only a platform admin may read other users")
-    return UserPublic.model_validate(users.get(session, username))
+    return UserPublic.model_validate(users.get_visible(session, actor, username))
 
 
 @router.patch("/{username}")

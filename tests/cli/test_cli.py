@@ -1,0 +1,240 @@
+"""The `fabric` CLI, run in-process against a real server, with its own FABRIC_HOME."""
+
+from __future__ import annotations
+
+import json
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from fabric.cli.main import app
+from tests.factories import PASSWORD, create_user, login, unique
+from tests.server import Server
+
+
+@dataclass
+class Fabric:
+    """`fabric ARGS`: with `token`, as FABRIC_URL/FABRIC_TOKEN; without, from the saved login."""
+
+    server: Server
+    home: Path
+
+    def __call__(
+        self,
+        *args: str,
+        token: str | None = None,
+        input: str | None = None,
+        env: dict[str, str | None] | None = None,
+    ) -> Result:
+        base: dict[str, str | None] = {
+            "FABRIC_HOME": str(self.home),
+            "FABRIC_URL": self.server.url if token else None,
+            "FABRIC_TOKEN": token,
+        }
+        return CliRunner().invoke(app, list(args), input=input, env={**base, **(env or {})})
+
+
+@pytest.fixture
+def fabric(server: Server, tmp_path: Path) -> Fabric:
+    return Fabric(server, tmp_path / "home")
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def one_error_line(result: Result, code: int = 1) -> str:
+    """The single `error:` line a failed command prints, checked to be nothing more."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+    return result.stderr.rstrip("\n")
+
+
+def test_login_saves_a_session_only_its_owner_can_read(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    ok(
+        fabric(
+            "login",
+            "--url",
+            server.url,
+            "--username",
+            user.username,
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    saved_file = fabric.home / "credentials.json"
+    assert stat.S_IMODE(saved_file.stat().st_mode) == 0o600
+    saved = json.loads(saved_file.read_text())
+    assert saved["url"] == server.url
+    assert PASSWORD not in saved_file.read_text()
+    assert json.loads(ok(fabric("whoami", "--json")).stdout)["username"] == user.username
+
+    ok(fabric("logout"))
+    assert not saved_file.exists()
+    with server.client(saved["token"]) as client:
+        assert client.get("/api/v1/users/me").status_code == 401
+    assert "not logged in" in fabric("whoami").stderr
+
+
+def test_login_prompts_without_echoing_the_password(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    result = ok(fabric("login", "--url", server.url, input=f"{user.username}\n{PASSWORD}\n"))
+    assert PASSWORD not in result.output
+    assert f"as {user.username}" in result.stdout
+
+
+def test_a_saved_login_is_not_sent_to_another_server(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    ok(
+        fabric(
+            "login",
+            "--url",
+            server.url,
+            "--username",
+            user.username,
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
+    )
+    other = fabric("project", "list", env={"FABRIC_URL": "http://127.0.0.1:9"})
+    assert "you are logged in to " + server.url in one_error_line(other)
+
+
+def test_without_a_login_commands_say_how_to_log_in(fabric: Fabric) -> None:
+    assert one_error_line(fabric("project", "list")) == "error: not logged in: run `fabric login`"
+
+
+def test_project_create_then_list(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    name = unique("proj")
+    created = ok(fabric("project", "create", name, "--description", "vision", token=user.token))
+    assert f"created project {name!r}" in created.stdout
+
+    listed = json.loads(ok(fabric("project", "list", "--json", token=user.token)).stdout)
+    assert [(p["name"], p["role"], p["description"]) for p in listed] == [(name, "owner", "vision")]
+    assert name in ok(fabric("project", "list", token=user.token)).stdout
+
+
+def test_quota_set_then_show_with_use(server: Server, fabric: Fabric) -> None:
+    admin, member = server.admin_token, create_user(server)
+    name = unique("proj")
+    ok(fabric("project", "create", name, token=admin))
+    ok(fabric("project", "member", "add", name, member.username, token=admin))
+    ok(fabric("quota", "set", name, "gpu", "2", "--kind", "concurrent", token=admin))
+    ok(
+        fabric(
+            "quota",
+            "set",
+            name,
+            "gpu",
+            "1",
+            "--kind",
+            "single",
+            "--user",
+            member.username,
+            token=admin,
+        )
+    )
+
+    shown = json.loads(ok(fabric("quota", "show", name, "--json", token=member.token)).stdout)
+    assert [(q["kind"], q["limit"], q["user"], q["used"]) for q in shown] == [
+        ("concurrent", 2, None, 0),
+        ("single", 1, member.username, 0),
+    ]
+
+    admitted = ok(fabric("allocation", "create", name, "--resource", "gpu=1", token=member.token))
+    assert admitted.stdout.startswith("allocation ")
+    refused = fabric("allocation", "create", name, "--resource", "gpu=2", token=member.token)
+    assert "single quota on gpu is 1 per request; 2 requested" in one_error_line(refused)
+
+    table = ok(fabric("quota", "show", name, token=member.token)).stdout
+    concurrent = next(line for line in table.splitlines() if "concurrent" in line)
+    assert concurrent.split()[-3:] == ["2", "1", "50%"]
+
+
+def test_a_refusal_is_one_error_line(server: Server, fabric: Fabric) -> None:
+    name = unique("missing")
+    result = fabric("project", "show", name, token=server.admin_token)
+    assert one_error_line(result) == f"error: project {name!r} not found"
+
+
+def test_error_messages_with_brackets_print_literally(server: Server, fabric: Fabric) -> None:
+    result = fabric("project", "create", "bad[name]", token=server.admin_token)
+    assert one_error_line(result).startswith("error: invalid project name 'bad[name]'")
+
+
+def test_usage_mistakes_are_one_error_line(server: Server, fabric: Fabric) -> None:
+    missing = fabric("project", "create", token=server.admin_token)
+    assert one_error_line(missing, code=2).startswith("error: Missing argument")
+    malformed = fabric("pool", "create", "p", "--resource", "gpu", token=server.admin_token)
+    assert one_error_line(malformed) == "error: --resource expects KEY=VALUE, got 'gpu'"
+
+
+def test_token_secret_is_printed_once_and_never_listed(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    created = ok(fabric("token", "create", "ci", "--days", "7", token=user.token))
+    secret = created.stdout.strip()
+    assert secret.startswith("fabp_")
+    assert created.output.count(secret) == 1
+    assert "shown only this once" in created.stderr
+
+    listed = ok(fabric("token", "list", "--json", token=user.token))
+    tokens = json.loads(listed.stdout)
+    assert [t["name"] for t in tokens] == ["ci"]
+    assert secret not in listed.output
+    assert secret not in ok(fabric("token", "list", token=user.token)).output
+
+    assert json.loads(ok(fabric("whoami", "--json", token=secret)).stdout)["username"] == (
+        user.username
+    )
+    ok(fabric("token", "revoke", str(tokens[0]["id"]), token=user.token))
+    assert "token revoked" in one_error_line(fabric("whoami", token=secret))
+
+
+def test_admin_sets_up_a_project_for_a_new_user(server: Server, fabric: Fabric) -> None:
+    admin = server.admin_token
+    username, name, pool = unique("user"), unique("proj"), unique("pool")
+    created = ok(fabric("user", "create", username, token=admin, input=f"{PASSWORD}\n{PASSWORD}\n"))
+    assert PASSWORD not in created.output
+    assert login(server, username, PASSWORD)
+
+    ok(fabric("pool", "create", pool, "--resource", "gpu=8", "--selector", "acc=a100", token=admin))
+    ok(fabric("project", "create", name, token=admin))
+    ok(fabric("project", "member", "add", name, username, "--role", "viewer", token=admin))
+    ok(fabric("pool", "grant", pool, name, token=admin))
+
+    members = json.loads(
+        ok(fabric("project", "member", "list", name, "--json", token=admin)).stdout
+    )
+    assert {m["username"]: m["role"] for m in members}[username] == "viewer"
+    pools = json.loads(ok(fabric("pool", "list", "--project", name, "--json", token=admin)).stdout)
+    assert [(p["name"], p["resources"], p["node_selector"]) for p in pools] == [
+        (pool, {"gpu": 8}, {"acc": "a100"})
+    ]
+
+    trail = json.loads(ok(fabric("audit", "--project", name, "--json", token=admin)).stdout)
+    assert {"project.create", "member.set", "pool.grant"} <= {e["action"] for e in trail}
+    # A time without an offset is sent as local time, which the server needs.
+    since = ok(
+        fabric("audit", "--since", "2000-01-01", "--action", "pool.create", "--json", token=admin)
+    )
+    assert pool in [e["object_name"] for e in json.loads(since.stdout)]
+
+
+def test_project_delete_asks_first(server: Server, fabric: Fabric) -> None:
+    user = create_user(server)
+    name = unique("proj")
+    ok(fabric("project", "create", name, token=user.token))
+    kept = fabric("project", "delete", name, token=user.token, input="n\n")
+    assert kept.exit_code == 1
+    assert ok(fabric("project", "show", name, token=user.token))
+    ok(fabric("project", "delete", name, "--yes", token=user.token))
+    assert "not found" in one_error_line(fabric("project", "show", name, token=user.token))
