@@ -44,18 +44,10 @@ class Server:
 
 
 @contextmanager
-def running_server(
-    home: Path, database_url: str, backend: str, **overrides: object
-) -> Iterator[Server]:
-    settings = Settings(
-        home=home, database_url=database_url, **{"admin_password": ADMIN_PASSWORD, **overrides}
-    )
-    clock = FrozenClock()
+def serving(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port; yield its base URL."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     started = threading.Event()
@@ -64,18 +56,29 @@ def running_server(
             started.set()
     if not server.started:
         raise RuntimeError("the test server did not start; see the log above")
-    url = f"http://127.0.0.1:{port}"
-    password = (
-        settings.admin_password.get_secret_value()
-        if settings.admin_password
-        else settings.initial_password_file.read_text().strip()
-    )
-    response = httpx.post(
-        f"{url}/api/v1/auth/login", json={"username": "admin", "password": password}
-    )
-    response.raise_for_status()
     try:
-        yield Server(url, settings, clock, backend, response.json()["access_token"])
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def running_server(
+    home: Path, database_url: str, backend: str, **overrides: object
+) -> Iterator[Server]:
+    settings = Settings(
+        home=home, database_url=database_url, **{"admin_password": ADMIN_PASSWORD, **overrides}
+    )
+    clock = FrozenClock()
+    with serving(create_app(settings, clock)) as url:
+        password = (
+            settings.admin_password.get_secret_value()
+            if settings.admin_password
+            else settings.initial_password_file.read_text().strip()
+        )
+        response = httpx.post(
+            f"{url}/api/v1/auth/login", json={"username": "admin", "password": password}
+        )
+        response.raise_for_status()
+        yield Server(url, settings, clock, backend, response.json()["access_token"])

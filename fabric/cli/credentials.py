@@ -24,7 +24,8 @@ def default_url() -> str:
     if os.environ.get("FABRIC_URL"):
         return os.environ["FABRIC_URL"]
     settings = load_settings()
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    # A server bound to every interface is reached on loopback from its own machine.
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.port}"
@@ -57,11 +58,8 @@ def load() -> dict[str, Any] | None:
     return data
 
 
-def remove() -> bool:
-    target = path()
-    existed = target.exists()
-    target.unlink(missing_ok=True)
-    return existed
+def remove() -> None:
+    path().unlink(missing_ok=True)
 
 
 def connect() -> Client:

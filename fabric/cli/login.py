@@ -25,7 +25,12 @@ def login(
     url = (url or credentials.default_url()).rstrip("/")
     username = username or typer.prompt("Username")
     password = passwords.read("Password", use_stdin=password_stdin)
-    with Client.login(url, username, password) as client:
+    try:
+        client = Client.login(url, username, password)
+    except ApiError as exc:
+        # Said as it is: the usual 401 hint, "run `fabric login`", is no help here.
+        raise CliError(exc.detail) from None
+    with client:
         saved = credentials.save(client.url, client.token or "")
     typer.echo(f"logged in to {url} as {username} (saved in {saved})")
 

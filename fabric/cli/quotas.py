@@ -26,6 +26,14 @@ def _scope(user: str | None) -> str:
     return f"user {user!r}" if user else "project"
 
 
+def _unit(kind: Kind, period: Period | None) -> str:
+    if kind is Kind.SINGLE:
+        return " per request"
+    if kind is Kind.CONCURRENT:
+        return " at once"
+    return f" resource-seconds per {period.value}" if period else " resource-seconds"
+
+
 @app.command("set")
 def set_(
     project: str,
@@ -47,10 +55,9 @@ def set_(
             period=period.value if period else None,
             user=user,
         )
-    per = f" per {period.value}" if period else ""
     typer.echo(
         f"{_scope(user)} {kind.value} quota on {resource} in {project!r} is now "
-        f"{number(limit)}{per}"
+        f"{number(limit)}{_unit(kind, period)}"
     )
 
 

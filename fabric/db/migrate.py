@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -41,10 +41,14 @@ def autogenerate(engine: Engine, message: str) -> None:
     _run(engine, command.revision, message=message, autogenerate=True)
 
 
+@cache
 def head() -> str:
     return ScriptDirectory.from_config(_config()).get_current_head() or ""
 
 
 def current(engine: Engine) -> str | None:
+    """The database's revision, read directly: readiness probes call this often."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -83,14 +83,15 @@ def admit(
         created_at=now,
     )
     session.add(allocation)
+    session.flush()
     audit.record(
         session,
         actor,
         "allocation.create",
         "allocation",
-        purpose or "allocation",
+        str(allocation.id),
         project=project_name,
-        detail={"resources": resources, "pool": pool},
+        detail={"resources": resources, "pool": pool, "purpose": purpose},
     )
     session.commit()
     return allocation

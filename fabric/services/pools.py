@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fabric import names
-from fabric.db.models import PoolModel, ProjectPoolModel
+from fabric.db.models import AllocationModel, PoolModel, ProjectPoolModel
 from fabric.errors import Conflict, InvalidSpec, NotFound
 from fabric.services import audit, projects
 from fabric.services.access import require_admin
@@ -54,7 +54,15 @@ def create(
 
 def delete(session: Session, actor: Actor, name: str) -> None:
     require_admin(actor, "manage pools")
-    session.delete(get(session, name))
+    pool = get(session, name)
+    active = session.scalar(
+        select(func.count())
+        .select_from(AllocationModel)
+        .where(AllocationModel.pool_id == pool.id, AllocationModel.state == "active")
+    )
+    if active:
+        raise Conflict(f"pool {name!r} still holds {active} active allocations; release them")
+    session.delete(pool)
     audit.record(session, actor, "pool.delete", "pool", name)
     session.commit()
 

@@ -75,8 +75,8 @@ def list_api_tokens(session: Session, actor: Actor) -> list[TokenModel]:
 
 def revoke(session: Session, actor: Actor, token_id: int) -> None:
     token = session.get(TokenModel, token_id)
-    if token is None or token.user_id != actor.user.id:
-        raise NotFound(f"token {token_id} not found")
+    if token is None or token.user_id != actor.user.id or token.kind != "api":
+        raise NotFound(f"API token {token_id} not found")
     if token.revoked_at is None:
         token.revoked_at = actor.now()
         audit.record(session, actor, "token.revoke", "token", token.name)
@@ -84,10 +84,12 @@ def revoke(session: Session, actor: Actor, token_id: int) -> None:
 
 
 def revoke_secret(session: Session, actor: Actor, secret: str) -> None:
-    """Log out: end the session whose secret the caller presented."""
+    """Log out: end the login session whose secret the caller presented."""
     token = session.scalar(
         select(TokenModel).where(TokenModel.token_hash == secrets.digest(secret))
     )
+    if token is not None and token.kind != "session":
+        raise InvalidSpec("logout ends login sessions; revoke an API token with its own route")
     if token is not None and token.revoked_at is None:
         token.revoked_at = actor.now()
         audit.record(session, actor, "auth.logout", "token", token.name)

@@ -99,6 +99,21 @@ def test_api_tokens_expire_and_are_bounded(server: Server, clock) -> None:
     assert "expired" in response.json()["detail"]
 
 
+def test_token_routes_touch_only_api_tokens(server: Server) -> None:
+    """Revoking by id ends API tokens only; logout ends login sessions only."""
+    user = create_user(server)
+    with server.client(user.token) as client:
+        created = client.post("/api/v1/tokens", json={"name": "ci"}).json()
+        # The user's login session is the token made just before this one.
+        assert client.delete(f"/api/v1/tokens/{created['id'] - 1}").status_code == 404
+        assert client.get("/api/v1/users/me").status_code == 200
+    with server.client(created["token"]) as api:
+        refused = api.post("/api/v1/auth/logout")
+        assert refused.status_code == 422
+        assert "revoke an API token" in refused.json()["detail"]
+        assert api.get("/api/v1/users/me").status_code == 200
+
+
 def test_tokens_of_others_cannot_be_revoked(server: Server) -> None:
     alice, bob = create_user(server), create_user(server)
     with server.client(alice.token) as client:

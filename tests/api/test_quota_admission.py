@@ -138,6 +138,11 @@ def test_pools_must_be_granted(server: Server) -> None:
         assert admitted.json()["pool"] == pool
         listed = client.get(f"/api/v1/projects/{project.name}/pools").json()
     assert [p["name"] for p in listed] == [pool]
+    with server.admin() as admin:
+        in_use = admin.delete(f"/api/v1/pools/{pool}")
+        assert in_use.status_code == 409
+        assert "active allocations" in in_use.json()["detail"]
+        assert admin.get(f"/api/v1/pools/{pool}").status_code == 200
 
 
 def test_bad_requests_say_what_to_fix(server: Server) -> None:

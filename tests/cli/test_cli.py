@@ -229,6 +229,17 @@ def test_admin_sets_up_a_project_for_a_new_user(server: Server, fabric: Fabric) 
     assert pool in [e["object_name"] for e in json.loads(since.stdout)]
 
 
+def test_db_upgrade_brings_a_new_database_to_head(tmp_path: Path) -> None:
+    env = {"FABRIC_HOME": str(tmp_path), "FABRIC_DATABASE_URL": None}
+    before = CliRunner().invoke(app, ["db", "current"], env=env)
+    assert "current:  none (empty database)" in before.stdout
+    upgraded = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+    assert upgraded.exit_code == 0, upgraded.output
+    after = CliRunner().invoke(app, ["db", "current"], env=env).stdout.splitlines()
+    current, head = (line.split()[-1] for line in after[1:])
+    assert current == head != "none"
+
+
 def test_project_delete_asks_first(server: Server, fabric: Fabric) -> None:
     user = create_user(server)
     name = unique("proj")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from fabric.api.deps import ActorDep, SessionDep
 from fabric.api.schemas import AuditEventPublic
@@ -20,8 +19,8 @@ def platform_audit(
     project: str | None = None,
     user: str | None = None,
     action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> list[AuditEventPublic]:
     events = history.for_platform(

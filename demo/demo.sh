@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make demo`: a tour of the control plane on a throw-away server in .fabric-demo/: a user,
+# a pool, a project with quotas, an allocation admitted and one refused, the audit trail.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fabric="$root/.venv/bin/fabric"
+python="$root/.venv/bin/python"
+port="${FABRIC_PORT:-8765}"
+
+# Nothing from the caller's FABRIC_ settings (a real database URL, a token) may leak in.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^FABRIC_' || true)
+export FABRIC_HOME="$root/.fabric-demo"
+export FABRIC_HOST=127.0.0.1
+export FABRIC_PORT="$port"
+export FABRIC_URL="http://127.0.0.1:$port"
+export FABRIC_ADMIN_USER=admin
+alice_home="$FABRIC_HOME/alice"
+
+new_password() { "$python" -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+export FABRIC_ADMIN_PASSWORD
+FABRIC_ADMIN_PASSWORD="$(new_password)"
+alice_password="$(new_password)"
+
+step() { printf '\n== %s\n' "$*"; }
+# Echo a command as one would type it (arguments with spaces in quotes), then run it.
+echo_command() {
+    local line="$1" arg
+    shift
+    for arg in "$@"; do
+        [[ $arg == *" "* ]] && arg="\"$arg\""
+        line+=" $arg"
+    done
+    printf '%s\n' "$line"
+}
+as_admin() { echo_command '$ fabric' "$@"; "$fabric" "$@"; }
+as_alice() { echo_command '(alice) $ fabric' "$@"; FABRIC_HOME="$alice_home" "$fabric" "$@"; }
+ready() { "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "$FABRIC_URL/readyz" 2>/dev/null; }
+
+if ready; then
+    echo "something already answers on port $port; set FABRIC_PORT to a free port" >&2
+    exit 1
+fi
+rm -rf "$FABRIC_HOME"
+mkdir -p "$alice_home"
+
+step "Start a throw-away Fabric server on $FABRIC_URL (home: .fabric-demo/)"
+"$fabric" server >"$FABRIC_HOME/server.out" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+until ready; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "the server did not start:" >&2
+        tail -n 20 "$FABRIC_HOME/server.out" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "ready (log: .fabric-demo/logs/server.log)"
+
+step "Log in as the admin (password from stdin, never on the command line)"
+printf '%s\n' "$FABRIC_ADMIN_PASSWORD" | as_admin login --username admin --password-stdin
+as_admin whoami
+
+step "Create the user alice"
+printf '%s\n' "$alice_password" |
+    as_admin user create alice --email alice@example.org --password-stdin
+
+step "Create the pool gpu-a100: nodes with 8 GPUs"
+as_admin pool create gpu-a100 --resource gpu=8 --selector accelerator=a100 \
+    --description "A100 nodes"
+
+step "Create the project vision, add alice, let it use gpu-a100"
+as_admin project create vision --description "Computer vision"
+as_admin project member add vision alice --role member
+as_admin pool grant gpu-a100 vision
+as_admin project member list vision
+
+step "Quotas: vision holds at most 2 GPUs at once; alice asks for at most 1 per request"
+as_admin quota set vision gpu 2 --kind concurrent
+as_admin quota set vision gpu 1 --kind single --user alice
+
+step "Log in as alice (her own FABRIC_HOME, so both logins stay saved)"
+printf '%s\n' "$alice_password" | as_alice login --username alice --password-stdin
+
+step "alice asks for 1 GPU on gpu-a100: admitted"
+as_alice allocation create vision --resource gpu=1 --pool gpu-a100 --purpose "resnet50 fine-tune"
+allocation_id="$(FABRIC_HOME="$alice_home" "$fabric" allocation list vision --state active --json |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
+
+step "alice asks for 2 GPUs: refused by her quota"
+# The refusal is what this step shows: the command exits 1 and the tour goes on.
+as_alice allocation create vision --resource gpu=2 --pool gpu-a100 2>&1 || true
+
+step "What vision uses of its quotas now"
+as_alice quota show vision
+
+step "alice releases her allocation"
+as_alice allocation release vision "$allocation_id"
+as_alice allocation list vision
+
+step "The project's audit trail"
+as_admin audit --project vision
+
+step "Done in ${SECONDS}s; the server stops now"
