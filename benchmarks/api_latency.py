@@ -547,8 +547,9 @@ def max_held(allocations: list[dict[str, Any]], resource: str) -> float:
     """The most of `resource` that allocations held at once, from their recorded intervals.
 
     An allocation holds from created_at up to, not including, released_at: at equal instants a
-    release is counted before an admission. The server stamps both inside their transactions,
-    so a release in flight while an admission decides blurs an edge by that much.
+    release is counted before an admission. The server stamps released_at before the release
+    commits, and on PostgreSQL a release does not wait for admissions: one that commits while
+    an admission decides can show here as one allocation more than that admission saw.
     """
     events = []
     for allocation in allocations:

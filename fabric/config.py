@@ -31,9 +31,20 @@ class Settings(BaseSettings):
     login_client_max_failures: int = Field(default=20, gt=0)
     login_window_seconds: int = Field(default=300, gt=0)
 
-    # Above the server's 40 worker threads, so that no thread waits for a connection.
-    db_pool_size: int = Field(default=20, gt=0)
-    db_max_overflow: int = Field(default=30, ge=0)
+    # One kept connection per server worker thread (40): overflow connections are closed on
+    # return, and reopening them costs more than the request itself.
+    db_pool_size: int = Field(default=40, gt=0)
+    db_max_overflow: int = Field(default=10, ge=0)
+
+    # The local Ray head of the embedded default. Ports sit off Ray's defaults and outside its
+    # worker-port range (10002-19999), so a user's own Ray on this machine does not collide.
+    ray_gcs_port: int = Field(default=26379, ge=1, le=65535)
+    ray_dashboard_port: int = Field(default=28265, ge=1, le=65535)
+    ray_client_port: int = Field(default=20001, ge=1, le=65535)
+    ray_dashboard_agent_port: int = Field(default=20002, ge=1, le=65535)
+    ray_num_cpus: float | None = Field(default=None, gt=0)
+    ray_object_store_gib: float | None = Field(default=None, gt=0)
+    ray_start_timeout_seconds: float = Field(default=90, gt=0)
 
     # Remote-user SSO: a reverse proxy that authenticated the user names them in this header.
     # The header is honoured only from the listed proxy addresses, never from anyone else.
@@ -112,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.home / "logs"
+
+    @property
+    def ray_dir(self) -> Path:
+        return self.home / "ray"
 
     @property
     def initial_password_file(self) -> Path:

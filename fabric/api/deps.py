@@ -33,11 +33,12 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-def get_settings(request: Request) -> Settings:
+# The trivial dependencies are async: a sync one costs a hop to a worker thread per request.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
@@ -46,7 +47,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
-def get_client(request: Request, settings: SettingsDep) -> str:
+async def get_client(request: Request, settings: SettingsDep) -> str:
     peer = request.client.host if request.client else "unknown"
     return client_address(settings, peer, request.headers.get("x-forwarded-for"))
 

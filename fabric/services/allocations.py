@@ -6,6 +6,8 @@ run; releasing one meters its resource-seconds into the usage table.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -13,7 +15,7 @@ from fabric import names
 from fabric.db.models import AllocationModel, ProjectModel, UsageModel
 from fabric.errors import Forbidden, InvalidSpec, NotFound, QuotaExceeded
 from fabric.quota import engine
-from fabric.quota.engine import Kind, Scope
+from fabric.quota.engine import Scope
 from fabric.services import audit, pools, projects, quotas
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
@@ -56,22 +58,12 @@ def admit(
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     _check_resources(resources)
     pool_row = pools.check_usable(session, project.id, pool, project_name) if pool else None
-    _lock_project(session, project.id)
-    limits = quotas.limits_for(session, project.id, actor.user.id)
-    now = actor.now()
-    usage = {}
-    for scope, user_id in ((Scope.PROJECT, None), (Scope.USER, actor.user.id)):
-        periods = {
-            (lim.resource, lim.period)
-            for lim in limits
-            if lim.scope is scope and lim.kind is Kind.TOTAL and lim.period
-        }
-        usage[scope] = quotas.usage_of(session, project.id, user_id, now, periods)
     request = engine.Request(resources, expected_seconds)
-    decision = engine.admit(request, usage, limits, user=actor.name)
-    if not decision.admitted:
-        session.rollback()
-        raise QuotaExceeded(decision.reason, may_fit_later=decision.may_fit_later)
+    # A refusal read without the lock is as good as one under it (capacity may free a moment
+    # later either way), and sparing the lock keeps a full project from stalling its releases.
+    _decide(session, actor, project.id, request)
+    _lock_project(session, project.id)
+    now = _decide(session, actor, project.id, request)
     allocation = AllocationModel(
         project_id=project.id,
         user_id=actor.user.id,
@@ -95,6 +87,23 @@ def admit(
     )
     session.commit()
     return allocation
+
+
+def _decide(session: Session, actor: Actor, project_id: int, request: engine.Request) -> datetime:
+    """Check the request against the quotas now; raise QuotaExceeded, or return that now."""
+    limits = quotas.limits_for(session, project_id, actor.user.id)
+    now = actor.now()
+    usage = {}
+    for scope, user_id in ((Scope.PROJECT, None), (Scope.USER, actor.user.id)):
+        scoped = [lim for lim in limits if lim.scope is scope]
+        if scoped:
+            periods = {(lim.resource, lim.period) for lim in scoped if lim.period}
+            usage[scope] = quotas.usage_of(session, project_id, user_id, now, periods)
+    decision = engine.admit(request, usage, limits, user=actor.name)
+    if not decision.admitted:
+        session.rollback()
+        raise QuotaExceeded(decision.reason, may_fit_later=decision.may_fit_later)
+    return now
 
 
 def _in_project(session: Session, project: ProjectModel, allocation_id: int) -> AllocationModel:
@@ -132,7 +141,12 @@ def release(
     is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
     if allocation.user_id != actor.user.id and not is_owner:
         raise Forbidden("only the allocation's user or a project owner may release it")
+    # Under the project's lock, so that two releases of one allocation meter it once and
+    # every admission sees releases in the order of their timestamps.
+    _lock_project(session, project.id)
+    session.refresh(allocation)
     if allocation.state != "active":
+        session.rollback()
         return allocation
     now = actor.now()
     allocation.state = "released"

@@ -141,20 +141,20 @@ def usage_of(
     periods: set[tuple[str, Period]],
 ) -> Usage:
     """What a project (or one user in it) holds now, and has consumed in each given period."""
-    active = select(AllocationModel).where(
+    active = select(AllocationModel.resources, AllocationModel.created_at).where(
         AllocationModel.project_id == project_id, AllocationModel.state == "active"
     )
     if user_id is not None:
         active = active.where(AllocationModel.user_id == user_id)
-    allocations = list(session.scalars(active))
+    allocations = session.execute(active).all()
     running: dict[str, float] = defaultdict(float)
-    for allocation in allocations:
-        for resource, amount in allocation.resources.items():
+    for held, _ in allocations:
+        for resource, amount in held.items():
             running[resource] += amount
     consumed: dict[tuple[str, Period], float] = {}
     for resource, period in periods:
         start = period_start(period, now)
-        ended = select(UsageModel).where(
+        ended = select(UsageModel.amount, UsageModel.started_at, UsageModel.ended_at).where(
             UsageModel.project_id == project_id,
             UsageModel.resource == resource,
             UsageModel.ended_at > start,
@@ -162,12 +162,12 @@ def usage_of(
         if user_id is not None:
             ended = ended.where(UsageModel.user_id == user_id)
         total = sum(
-            row.amount * (row.ended_at - max(row.started_at, start)).total_seconds()
-            for row in session.scalars(ended)
+            amount * (ended_at - max(started_at, start)).total_seconds()
+            for amount, started_at, ended_at in session.execute(ended)
         )
         total += sum(
-            a.resources.get(resource, 0.0) * (now - max(a.created_at, start)).total_seconds()
-            for a in allocations
+            held.get(resource, 0.0) * (now - max(created_at, start)).total_seconds()
+            for held, created_at in allocations
         )
         consumed[(resource, period)] = total
     return Usage(running=dict(running), consumed=consumed)

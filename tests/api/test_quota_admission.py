@@ -77,6 +77,26 @@ def test_released_capacity_admits_again_and_is_metered(server: Server, clock) ->
         assert _admit(client, project.name, resources={"gpu": 2}).status_code == 201
 
 
+def test_concurrent_releases_meter_an_allocation_once(server: Server) -> None:
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        allocation = _admit(client, project.name, resources={"cpu": 1}).json()
+    path = f"/api/v1/projects/{project.name}/allocations/{allocation['id']}/release"
+    clients = [server.client(project.member.token) for _ in range(20)]
+    try:
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = list(pool.map(lambda c: c.post(path).status_code, clients))
+    finally:
+        for client in clients:
+            client.close()
+    assert statuses == [200] * 20
+    with server.client(project.owner.token) as owner:
+        events = owner.get(
+            f"/api/v1/projects/{project.name}/audit", params={"action": "allocation.release"}
+        ).json()
+    assert len(events) == 1
+
+
 def test_total_quota_refuses_once_spent(server: Server, clock) -> None:
     project = create_project(server)
     _set_quota(server, project.name, resource="cpu", kind="total", limit=100, period="week")
