@@ -14,6 +14,12 @@ export FABRIC_HOME="$root/.fabric-demo"
 export FABRIC_HOST=127.0.0.1
 export FABRIC_PORT="$port"
 export FABRIC_URL="http://127.0.0.1:$port"
+# The demo's own Ray head: ports apart from a `fabric up` of the user's, and a short folder
+# (Ray's socket paths must stay short).
+export FABRIC_RAY_GCS_PORT=26479 FABRIC_RAY_DASHBOARD_PORT=28365
+export FABRIC_RAY_CLIENT_PORT=20011 FABRIC_RAY_DASHBOARD_AGENT_PORT=20012
+FABRIC_RAY_FOLDER="$(mktemp -d /tmp/fabric-demo-ray-XXXXXX)"
+export FABRIC_RAY_FOLDER
 export FABRIC_ADMIN_USER=admin
 alice_home="$FABRIC_HOME/alice"
 
@@ -45,19 +51,10 @@ fi
 rm -rf "$FABRIC_HOME"
 mkdir -p "$alice_home"
 
-step "Start a throw-away Fabric server on $FABRIC_URL (home: .fabric-demo/)"
-"$fabric" server >"$FABRIC_HOME/server.out" 2>&1 &
-server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
-until ready; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "the server did not start:" >&2
-        tail -n 20 "$FABRIC_HOME/server.out" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-echo "ready (log: .fabric-demo/logs/server.log)"
+step "Bring up the embedded default: a local Ray head and the Fabric server (home: .fabric-demo/)"
+trap '"$fabric" down >/dev/null 2>&1 || true; rm -rf "$FABRIC_RAY_FOLDER"' EXIT
+as_admin up
+as_admin status
 
 step "Log in as the admin (password from stdin, never on the command line)"
 printf '%s\n' "$FABRIC_ADMIN_PASSWORD" | as_admin login --username admin --password-stdin
@@ -103,4 +100,6 @@ as_alice allocation list vision
 step "The project's audit trail"
 as_admin audit --project vision
 
-step "Done in ${SECONDS}s; the server stops now"
+step "Bring it down"
+as_admin down
+step "Done in ${SECONDS}s"

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     ray_num_cpus: float | None = Field(default=None, gt=0)
     ray_object_store_gib: float | None = Field(default=None, gt=0)
     ray_start_timeout_seconds: float = Field(default=90, gt=0)
+    # The head's token and session files; FABRIC_HOME/ray unless set (servers may share a head).
+    ray_folder: Path | None = None
 
     # Remote-user SSO: a reverse proxy that authenticated the user names them in this header.
     # The header is honoured only from the listed proxy addresses, never from anyone else.
@@ -126,7 +128,11 @@ class Settings(BaseSettings):
 
     @property
     def ray_dir(self) -> Path:
-        return self.home / "ray"
+        return self.ray_folder or self.home / "ray"
+
+    @property
+    def server_pid_file(self) -> Path:
+        return self.home / "server.pid"
 
     @property
     def initial_password_file(self) -> Path:

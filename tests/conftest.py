@@ -1,22 +1,51 @@
-"""Shared fixtures: one real server per database backend for the whole session."""
+"""Shared fixtures: one real Ray head, and one real server per database backend, per session."""
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from fabric.backends.local_head import LocalRayHead
+from fabric.clock import FrozenClock
+from fabric.config import Settings
 from tests.databases import BACKENDS, database
-from tests.server import REMOTE_USER_HEADER, Server, running_server
+from tests.server import REMOTE_USER_HEADER, Server, free_port, running_server
 
-# Gradio, Hugging Face and friends must never phone home from tests.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+@pytest.fixture(scope="session")
+def ray_settings() -> Iterator[dict[str, object]]:
+    """One real Ray head for the whole test session, on free ports; the settings that name it."""
+    folder = short_folder()
+    overrides: dict[str, object] = {
+        "ray_folder": folder,
+        "ray_gcs_port": free_port(),
+        "ray_dashboard_port": free_port(),
+        "ray_client_port": free_port(),
+        "ray_dashboard_agent_port": free_port(),
+        "ray_num_cpus": 2,
+    }
+    head = LocalRayHead(Settings(home=folder, **overrides))
+    head.start()
+    yield overrides
+    head.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def short_folder() -> Path:
+    """A folder with a short path: Ray's socket paths must fit in 107 characters."""
+    return Path(tempfile.mkdtemp(prefix="fabric-ray-", dir="/tmp"))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ray_settings: dict[str, object],
 ) -> Iterator[Server]:
     backend = request.param
     home = tmp_path_factory.mktemp(f"home-{backend}")
@@ -31,13 +60,14 @@ def server(
             trusted_proxies=["127.0.0.1/32"],
             remote_user_header=REMOTE_USER_HEADER,
             remote_user_autocreate=True,
+            **ray_settings,
         ) as running,
     ):
         yield running
 
 
 @pytest.fixture
-def clock(server: Server) -> Iterator[object]:
+def clock(server: Server) -> Iterator[FrozenClock]:
     """The server's clock; whatever a test advances is undone afterwards."""
     yield server.clock
-    server.clock.offset = type(server.clock.offset)()
+    server.clock.offset = timedelta()

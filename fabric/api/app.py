@@ -12,6 +12,9 @@ from fastapi import FastAPI
 from fabric import __version__
 from fabric.api import errors
 from fabric.api.routers import audit, auth, health, pools, projects, quotas, tokens, users
+from fabric.backends.base import ComputeBackend
+from fabric.backends.local_head import LocalRayHead
+from fabric.backends.local_ray import LocalRayBackend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db import migrate
@@ -37,9 +40,14 @@ def _announce_password(settings: Settings, password: str) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    backend: ComputeBackend | None = None,
+) -> FastAPI:
     settings = settings or Settings()
     clock = clock or Clock()
+    backend = backend or LocalRayBackend(LocalRayHead(settings))
     engine = make_engine(settings)
 
     @asynccontextmanager
@@ -58,6 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.clock = clock
     app.state.engine = engine
+    app.state.backend = backend
     app.state.sessionmaker = make_sessionmaker(engine)
     errors.install(app)
     for module in (health, auth, users, tokens, projects, pools, quotas, audit):

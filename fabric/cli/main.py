@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from fabric.cli import allocations, audit, db, login, pools, projects, quotas, server, tokens, users
+from fabric.cli import (
+    allocations,
+    audit,
+    db,
+    embedded,
+    login,
+    pools,
+    projects,
+    quotas,
+    server,
+    tokens,
+    users,
+)
 from fabric.cli.errors import ErrorLineGroup
 
 app = typer.Typer(
@@ -14,6 +26,9 @@ app = typer.Typer(
     help="Fabric: a Ray-native machine-learning platform.",
 )
 
+app.command()(embedded.up)
+app.command()(embedded.down)
+app.command()(embedded.status)
 app.command("server")(server.serve)
 app.add_typer(db.app, name="db")
 app.command()(login.login)

@@ -12,6 +12,7 @@ from fabric.db import migrate
 from fabric.db.engine import make_engine
 from fabric.db.models import Base
 from tests.databases import BACKENDS, database
+from tests.server import running_server
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -38,10 +39,17 @@ def test_upgrade_downgrade_round_trip(backend: str, tmp_path: Path) -> None:
             engine.dispose()
 
 
-def test_server_start_migrates_an_empty_database(tmp_path: Path) -> None:
-    from tests.server import running_server
-
+def test_server_start_migrates_an_empty_database(
+    tmp_path: Path, ray_settings: dict[str, object]
+) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    with running_server(tmp_path, url, "sqlite") as server, server.client() as client:
-        assert client.get("/readyz").json()["schema"] == migrate.head()
-    assert migrate.current(create_engine(url)) == migrate.head()
+    with (
+        running_server(tmp_path, url, "sqlite", **ray_settings) as server,
+        server.client() as client,
+    ):
+        ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+    engine = create_engine(url)
+    assert migrate.current(engine) == migrate.head()
+    engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from fabric.backends.base import BackendUnavailable
 from fabric.db import migrate
 
 router = APIRouter(tags=["health"])
@@ -17,14 +18,19 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and its schema is at the code's migration head."""
+    """Ready when the database is at the code's schema and the Ray cluster answers."""
+    checks: dict[str, str] = {}
     try:
         revision = migrate.current(request.app.state.engine)
+        head = migrate.head()
+        checks["database"] = "ok" if revision == head else f"schema at {revision}, needs {head}"
     except Exception:
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
-    if revision != migrate.head():
-        return JSONResponse(
-            {"status": "unavailable", "database": f"schema at {revision}, needs {migrate.head()}"},
-            status_code=503,
-        )
-    return JSONResponse({"status": "ready", "database": "ok", "schema": revision})
+        checks["database"] = "unreachable"
+    try:
+        checks["ray"] = "ok, Ray " + request.app.state.backend.version()
+    except BackendUnavailable as exc:
+        checks["ray"] = str(exc)
+    ready = checks["database"] == "ok" and checks["ray"].startswith("ok")
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", **checks}, status_code=200 if ready else 503
+    )

@@ -1,0 +1,98 @@
+"""The contract every compute backend meets, and the features one may lack.
+
+A backend owns a project's Ray cluster and speaks to it; the services decide what runs and
+the backend makes it run. Features a backend lacks are declared up front, so a request that
+needs one fails with a clear message before anything starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class Feature(StrEnum):
+    JOBS = "jobs"
+    SERVE = "serve"
+    DASHBOARD = "dashboard"
+    AUTOSCALING = "autoscaling"
+    GPU = "gpu"
+    NPU = "npu"
+
+
+class JobStatus(StrEnum):
+    """Ray's job states; Fabric adds its own (QUEUED) before a job reaches the backend."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run: Ray's Jobs API fields, with resources in Fabric's units."""
+
+    submission_id: str
+    entrypoint: str
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    cpu: float = 0.0
+    memory_gib: float = 0.0
+    gpu: float = 0.0
+    custom_resources: dict[str, float] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: JobStatus
+    message: str = ""
+    start_time: float | None = None
+    end_time: float | None = None
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    ray_version: str
+    dashboard_url: str
+    # What the cluster's live nodes offer, in Fabric's units (cpu, memory in GiB, gpu, ...).
+    resources: dict[str, float]
+
+
+class BackendUnavailable(Exception):
+    """The project's cluster cannot be reached; the message says what to do."""
+
+
+class ComputeBackend(Protocol):
+    features: frozenset[Feature]
+
+    def version(self) -> str:
+        """The Ray version of the platform's cluster; BackendUnavailable when it is down."""
+        ...
+
+    def cluster(self, project: str) -> ClusterInfo:
+        """The project's cluster as it is now; BackendUnavailable when it does not answer."""
+        ...
+
+    def submit_job(self, project: str, spec: JobSpec) -> str: ...
+
+    def job_state(self, project: str, submission_id: str) -> JobState: ...
+
+    def stop_job(self, project: str, submission_id: str) -> bool: ...
+
+    def job_logs(self, project: str, submission_id: str) -> str: ...
+
+    def follow_job_logs(self, project: str, submission_id: str) -> Iterator[str]: ...
+
+    def apply_serve_config(self, project: str, config: dict[str, Any]) -> None: ...
+
+    def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
+        """The dashboard's base URL and the headers that authenticate Fabric to it."""
+        ...

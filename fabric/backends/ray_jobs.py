@@ -1,0 +1,110 @@
+"""A thin client of a Ray head's Jobs REST API, shared by every backend.
+
+The control plane speaks HTTP to Ray instead of importing Ray: the server stays light, and
+the Ray Jobs door passes the very same API through to users' `ray job` commands.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from fabric.backends.base import BackendUnavailable, JobSpec, JobState, JobStatus
+
+
+class RayApiError(Exception):
+    """Ray refused a request; the message is Ray's own."""
+
+
+class RayJobsApi:
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float = 30) -> None:
+        self.base_url = base_url
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailable(f"Ray at {self.base_url} does not answer ({exc})") from exc
+        if response.status_code >= 400:
+            raise RayApiError(response.text.strip() or f"HTTP {response.status_code}")
+        return response.json()
+
+    def version(self) -> str:
+        return self._call("GET", "/api/version")["ray_version"]
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Ray's nodes (State API), each with its `state` and `resources_total`."""
+        return self._call("GET", "/api/v0/nodes")["data"]["result"]["result"]
+
+    def submit(self, spec: JobSpec) -> str:
+        body: dict[str, Any] = {
+            "entrypoint": spec.entrypoint,
+            "submission_id": spec.submission_id,
+            "runtime_env": spec.runtime_env,
+            "metadata": spec.metadata,
+            "entrypoint_num_cpus": spec.cpu,
+            "entrypoint_num_gpus": spec.gpu,
+            "entrypoint_resources": spec.custom_resources,
+        }
+        if spec.memory_gib:
+            body["entrypoint_memory"] = int(spec.memory_gib * 2**30)
+        return self._call("POST", "/api/jobs/", json=body)["submission_id"]
+
+    def state(self, submission_id: str) -> JobState:
+        info = self._call("GET", f"/api/jobs/{submission_id}")
+        return JobState(
+            status=JobStatus(info["status"]),
+            message=info.get("message") or "",
+            start_time=(info.get("start_time") or 0) / 1000 or None,
+            end_time=(info.get("end_time") or 0) / 1000 or None,
+        )
+
+    def stop(self, submission_id: str) -> bool:
+        return bool(self._call("POST", f"/api/jobs/{submission_id}/stop")["stopped"])
+
+    def logs(self, submission_id: str) -> str:
+        return self._call("GET", f"/api/jobs/{submission_id}/logs")["logs"]
+
+    def follow_logs(self, submission_id: str, interval: float = 0.5) -> Iterator[str]:
+        """Yield new log text as it appears, until the job has ended and all is read."""
+        seen = 0
+        while True:
+            ended = self.state(submission_id).status.terminal
+            text = self.logs(submission_id)
+            if len(text) > seen:
+                yield text[seen:]
+                seen = len(text)
+            if ended:
+                return
+            time.sleep(interval)
+
+    def apply_serve(self, config: dict[str, Any]) -> None:
+        """Declare the head's whole set of Serve applications (Serve's declarative API)."""
+        self._call("PUT", "/api/serve/applications/", json=config)
+
+
+# Ray's resource names and units, and Fabric's; Ray's per-node markers are left out.
+_RAY_NAMES = {"CPU": ("cpu", 1.0), "GPU": ("gpu", 1.0), "NPU": ("npu", 1.0)}
+_RAY_MEMORY = ("memory", 2.0**30)
+_RAY_INTERNAL = ("node:", "object_store_memory", "accelerator_type:")
+
+
+def fabric_resources(per_node: Iterable[dict[str, float]]) -> dict[str, float]:
+    """Sum Ray's per-node resources into Fabric's names and units (memory in GiB)."""
+    total: dict[str, float] = {}
+    for resources in per_node:
+        for name, amount in resources.items():
+            if name.startswith(_RAY_INTERNAL):
+                continue
+            fabric_name, unit = (
+                _RAY_MEMORY if name == "memory" else _RAY_NAMES.get(name, (name, 1.0))
+            )
+            total[fabric_name] = total.get(fabric_name, 0.0) + amount / unit
+    return total
