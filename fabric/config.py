@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # The head's token and session files; FABRIC_HOME/ray unless set (servers may share a head).
     ray_folder: Path | None = None
 
+    # How often the server follows running jobs on Ray, and starts queued ones.
+    sync_interval_seconds: float = Field(default=1.0, gt=0)
+    # Cost per resource-hour for usage reports, e.g. {"gpu": 2.5, "cpu": 0.05}.
+    rates: dict[str, float] = Field(default_factory=dict)
+
     # Remote-user SSO: a reverse proxy that authenticated the user names them in this header.
     # The header is honoured only from the listed proxy addresses, never from anyone else.
     remote_user_header: str | None = None

@@ -44,9 +44,9 @@ class Server:
 
 
 @contextmanager
-def serving(app: object) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yield its base URL."""
-    port = free_port()
+def serving(app: object, port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on loopback (a free port by default); yield its URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -68,10 +68,13 @@ def running_server(
     home: Path, database_url: str, backend: str, **overrides: object
 ) -> Iterator[Server]:
     settings = Settings(
-        home=home, database_url=database_url, **{"admin_password": ADMIN_PASSWORD, **overrides}
+        home=home,
+        database_url=database_url,
+        port=free_port(),
+        **{"admin_password": ADMIN_PASSWORD, **overrides},
     )
     clock = FrozenClock()
-    with serving(create_app(settings, clock)) as url:
+    with serving(create_app(settings, clock), settings.port) as url:
         password = (
             settings.admin_password.get_secret_value()
             if settings.admin_password

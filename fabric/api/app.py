@@ -11,7 +11,17 @@ from fastapi import FastAPI
 
 from fabric import __version__
 from fabric.api import errors
-from fabric.api.routers import audit, auth, health, pools, projects, quotas, tokens, users
+from fabric.api.routers import (
+    audit,
+    auth,
+    health,
+    jobs,
+    pools,
+    projects,
+    quotas,
+    tokens,
+    users,
+)
 from fabric.backends.base import ComputeBackend
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.local_ray import LocalRayBackend
@@ -19,6 +29,7 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
+from fabric.reconciler import Reconciler
 from fabric.services import users as user_service
 
 log = logging.getLogger("fabric.server")
@@ -58,8 +69,11 @@ def create_app(
             generated = user_service.ensure_admin(session, settings, clock)
         if generated:
             _announce_password(settings, generated)
+        reconciler = Reconciler(app.state.sessionmaker, settings, backend, clock)
+        reconciler.start()
         log.info("fabric %s ready on database %s", __version__, engine.url.render_as_string())
         yield
+        reconciler.stop()
         engine.dispose()
 
     app = FastAPI(title="Fabric", version=__version__, lifespan=lifespan)
@@ -69,6 +83,6 @@ def create_app(
     app.state.backend = backend
     app.state.sessionmaker = make_sessionmaker(engine)
     errors.install(app)
-    for module in (health, auth, users, tokens, projects, pools, quotas, audit):
+    for module in (health, auth, users, tokens, projects, pools, quotas, jobs, audit):
         app.include_router(module.router)
     return app

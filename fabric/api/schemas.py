@@ -159,3 +159,43 @@ class AuditEventPublic(Public):
     object_name: str
     project: str | None
     detail: dict[str, Any]
+
+
+class JobCreate(BaseModel):
+    entrypoint: str = Field(max_length=10000, description="the command, e.g. 'python train.py'")
+    name: str | None = Field(default=None, max_length=100)
+    runtime_env: dict[str, Any] = Field(
+        default_factory=dict, description="Ray's runtime env: env_vars, pip, working_dir, ..."
+    )
+    resources: dict[str, float] | None = Field(
+        default=None, description="cpu (cores), memory (GiB), gpu, npu, custom; default cpu: 1"
+    )
+    pool: str | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=0, ge=0, le=10)
+
+
+class JobPublic(BaseModel):
+    id: int
+    name: str
+    user: str
+    status: str
+    message: str
+    queue_position: int | None
+    entrypoint: str
+    resources: dict[str, float]
+    pool: str | None
+    timeout_seconds: float | None
+    max_retries: int
+    attempt: int
+    submission_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class UsagePublic(BaseModel):
+    user: str | None
+    resource: str
+    resource_seconds: float
+    cost: float | None = Field(description="at FABRIC_RATES per resource-hour; none if unset")

@@ -10,7 +10,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-PREFIXES = {"session": "fabs_", "api": "fabp_"}
+PREFIXES = {"session": "fabs_", "api": "fabp_", "job": "fabj_"}
 
 
 @dataclass(frozen=True)

@@ -210,3 +210,35 @@ class AuditEventModel(Base):
     object_name: Mapped[str] = mapped_column(String(255))
     project: Mapped[str | None] = mapped_column(String(63))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class JobModel(Base):
+    """A job of a project: admitted against quota, run on Ray, followed to its end."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_project_status", "project_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    entrypoint: Mapped[str] = mapped_column(String(10000))
+    runtime_env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    resources: Mapped[dict[str, float]] = mapped_column(JSON)
+    pool: Mapped[str | None] = mapped_column(String(63))
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    max_retries: Mapped[int] = mapped_column(Integer, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    # Ray's id of the current attempt; None while queued.
+    submission_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    allocation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocations.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    user: Mapped[UserModel] = relationship(lazy="joined")
+    project: Mapped[ProjectModel] = relationship(lazy="joined")

@@ -21,7 +21,7 @@ from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
 
-def _check_resources(resources: dict[str, float]) -> None:
+def check_resources(resources: dict[str, float]) -> None:
     if not resources:
         raise InvalidSpec('resources must name at least one resource, e.g. {"cpu": 1}')
     for resource, amount in resources.items():
@@ -56,7 +56,7 @@ def admit(
     expected_seconds: float | None = None,
 ) -> AllocationModel:
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
-    _check_resources(resources)
+    check_resources(resources)
     pool_row = pools.check_usable(session, project.id, pool, project_name) if pool else None
     request = engine.Request(resources, expected_seconds)
     # A refusal read without the lock is as good as one under it (capacity may free a moment
@@ -141,6 +141,13 @@ def release(
     is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
     if allocation.user_id != actor.user.id and not is_owner:
         raise Forbidden("only the allocation's user or a project owner may release it")
+    return end(session, actor, project, allocation)
+
+
+def end(
+    session: Session, actor: Actor, project: ProjectModel, allocation: AllocationModel
+) -> AllocationModel:
+    """Release without access checks: for the platform itself, e.g. when a job ends."""
     # Under the project's lock, so that two releases of one allocation meter it once and
     # every admission sees releases in the order of their timestamps.
     _lock_project(session, project.id)
@@ -171,7 +178,7 @@ def release(
         "allocation.release",
         "allocation",
         str(allocation.id),
-        project=project_name,
+        project=project.name,
         detail={"seconds": round(seconds, 3)},
     )
     session.commit()

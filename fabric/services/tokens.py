@@ -52,6 +52,25 @@ def issue_session(session: Session, settings: Settings, user: UserModel, clock: 
     return _issue(session, user, "session", "login", clock, lifetime)
 
 
+def issue_job_token(
+    session: Session, user: UserModel, job_name: str, clock: Clock, lifetime: timedelta
+) -> Issued:
+    """A token a job acts with on its user's behalf; revoked when the job ends."""
+    return _issue(session, user, "job", job_name, clock, lifetime)
+
+
+def revoke_job_tokens(session: Session, user_id: int, job_name: str, clock: Clock) -> None:
+    for token in session.scalars(
+        select(TokenModel).where(
+            TokenModel.user_id == user_id,
+            TokenModel.kind == "job",
+            TokenModel.name == job_name,
+            TokenModel.revoked_at.is_(None),
+        )
+    ):
+        token.revoked_at = clock.now()
+
+
 def create_api_token(
     session: Session, settings: Settings, actor: Actor, *, name: str, days: int | None
 ) -> Issued:

@@ -25,6 +25,7 @@ class Cast:
     project: Project
     outsider: User
     pool: str
+    job_id: int | None = None
 
     def token(self, role: str) -> str | None:
         return {
@@ -89,6 +90,19 @@ def _owners_allocation(cast: Cast) -> dict[str, Any]:
         )
         response.raise_for_status()
     return {"allocation_id": response.json()["id"]}
+
+
+def _shared_job(cast: Cast) -> dict[str, Any]:
+    """One job of the owner's, made on first use: jobs run on the real Ray head."""
+    if cast.job_id is None:
+        with cast.owner() as client:
+            response = client.post(
+                f"/api/v1/projects/{cast.project.name}/jobs",
+                json={"entrypoint": "python -c pass", "resources": {"cpu": 0.1}},
+            )
+            response.raise_for_status()
+        cast.job_id = response.json()["id"]
+    return {"job_id": cast.job_id}
 
 
 def _new_pool(cast: Cast) -> dict[str, Any]:
@@ -192,6 +206,17 @@ ROUTES = [
         (404, 403, 403, 200, 200),
         setup=_owners_allocation,
     ),
+    Route(
+        "POST",
+        P + "/jobs",
+        (404, 403, 201, 201, 201),
+        {"entrypoint": "python -c pass", "resources": {"cpu": 0.1}},
+    ),
+    Route("GET", P + "/jobs", (404, 200, 200, 200, 200)),
+    Route("GET", P + "/jobs/{job_id}", (404, 200, 200, 200, 200), setup=_shared_job),
+    Route("GET", P + "/jobs/{job_id}/logs", (404, 200, 200, 200, 200), setup=_shared_job),
+    Route("POST", P + "/jobs/{job_id}/stop", (404, 403, 403, 200, 200), setup=_shared_job),
+    Route("GET", P + "/usage", (404, 200, 200, 200, 200)),
 ]
 
 

@@ -1,0 +1,118 @@
+"""Jobs of a project, their logs, and the project's usage report."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from pydantic import AwareDatetime
+from sqlalchemy.orm import Session
+
+from fabric.api.deps import ActorDep, SessionDep, SettingsDep
+from fabric.api.schemas import JobCreate, JobPublic, UsagePublic
+from fabric.backends.base import ComputeBackend
+from fabric.db.models import JobModel
+from fabric.services import jobs, usage
+
+router = APIRouter(prefix="/api/v1/projects/{project}", tags=["jobs"])
+
+
+async def get_backend(request: Request) -> ComputeBackend:
+    return request.app.state.backend
+
+
+BackendDep = Annotated[ComputeBackend, Depends(get_backend)]
+
+
+def _public(session: Session, job: JobModel) -> JobPublic:
+    return JobPublic(
+        id=job.id,
+        name=job.name,
+        user=job.user.username,
+        status=job.status,
+        message=job.message,
+        queue_position=jobs.queue_position(session, job),
+        entrypoint=job.entrypoint,
+        resources=job.resources,
+        pool=job.pool,
+        timeout_seconds=job.timeout_seconds,
+        max_retries=job.max_retries,
+        attempt=job.attempt,
+        submission_id=job.submission_id,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+    )
+
+
+@router.post("/jobs", status_code=201)
+def submit_job(
+    project: str,
+    body: JobCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    backend: BackendDep,
+    actor: ActorDep,
+) -> JobPublic:
+    job = jobs.submit(session, settings, backend, actor, project, **body.model_dump())
+    return _public(session, job)
+
+
+@router.get("/jobs")
+def list_jobs(
+    project: str,
+    session: SessionDep,
+    actor: ActorDep,
+    status: str | None = None,
+    user: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[JobPublic]:
+    found = jobs.list_for(session, actor, project, status=status, user=user, limit=limit)
+    return [_public(session, job) for job in found]
+
+
+@router.get("/jobs/{job_id}")
+def get_job(project: str, job_id: int, session: SessionDep, actor: ActorDep) -> JobPublic:
+    return _public(session, jobs.get(session, actor, project, job_id))
+
+
+@router.post("/jobs/{job_id}/stop")
+def stop_job(
+    project: str, job_id: int, session: SessionDep, backend: BackendDep, actor: ActorDep
+) -> JobPublic:
+    return _public(session, jobs.stop(session, backend, actor, project, job_id))
+
+
+@router.get("/jobs/{job_id}/logs", response_model=None)
+def job_logs(
+    request: Request,
+    project: str,
+    job_id: int,
+    session: SessionDep,
+    backend: BackendDep,
+    actor: ActorDep,
+    follow: bool = False,
+) -> PlainTextResponse | StreamingResponse:
+    """The job's output so far, or with `follow=true` streamed until the job ends."""
+    if not follow:
+        return PlainTextResponse(jobs.logs(session, backend, actor, project, job_id))
+    job = jobs.get(session, actor, project, job_id)
+    stream = jobs.follow_logs(request.app.state.sessionmaker, backend, project, job.id)
+    return StreamingResponse(stream, media_type="text/plain")
+
+
+@router.get("/usage")
+def usage_report(
+    project: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    group_by: str = "user",
+) -> list[UsagePublic]:
+    lines = usage.report(
+        session, settings, actor, project, since=since, until=until, group_by=group_by
+    )
+    return [UsagePublic(**line.__dict__) for line in lines]

@@ -1,0 +1,300 @@
+"""Jobs: admitted against quota, submitted to Ray, queued when they may fit later.
+
+A request that can never fit (a `single` limit) is refused at once; one that may fit when
+other work ends waits as QUEUED, in order, and the reconciler (`job_sync`) starts it. No
+network call happens inside a database transaction: admission commits, then Ray is called,
+then the outcome is stored.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from fabric import storage
+from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
+from fabric.backends.ray_jobs import RayApiError
+from fabric.config import Settings
+from fabric.db.models import AllocationModel, JobModel, ProjectModel
+from fabric.errors import Forbidden, InvalidSpec, NotFound, QuotaExceeded
+from fabric.services import allocations, audit, projects, tokens
+from fabric.services.actor import Actor
+from fabric.services.roles import Role
+
+QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
+SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
+ACTIVE = (QUEUED, PENDING, RUNNING)
+DEFAULT_RESOURCES = {"cpu": 1.0}
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+RUNTIME_ENV_KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", "config"}
+# Fabric's names for resources Ray knows by other names; the rest pass as custom resources.
+RAY_CUSTOM_NAMES = {"npu": "NPU"}
+
+
+def _check_runtime_env(runtime_env: dict[str, Any]) -> None:
+    unknown = set(runtime_env) - RUNTIME_ENV_KEYS
+    if unknown:
+        raise InvalidSpec(
+            f"runtime_env may not set {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(RUNTIME_ENV_KEYS))}"
+        )
+    env_vars = runtime_env.get("env_vars", {})
+    if not isinstance(env_vars, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+    ):
+        raise InvalidSpec("runtime_env.env_vars must map names to strings")
+    reserved = sorted(k for k in env_vars if k.startswith("FABRIC_"))
+    if reserved:
+        raise InvalidSpec(f"runtime_env.env_vars: {', '.join(reserved)} are set by Fabric")
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    backend: ComputeBackend,
+    actor: Actor,
+    project_name: str,
+    *,
+    entrypoint: str,
+    name: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    resources: dict[str, float] | None = None,
+    pool: str | None = None,
+    timeout_seconds: float | None = None,
+    max_retries: int = 0,
+) -> JobModel:
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    if not entrypoint.strip():
+        raise InvalidSpec("entrypoint must be a command, e.g. 'python train.py'")
+    if name is not None and not JOB_NAME.match(name):
+        raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
+    runtime_env = runtime_env or {}
+    _check_runtime_env(runtime_env)
+    resources = resources or dict(DEFAULT_RESOURCES)
+    allocations.check_resources(resources)
+    job = JobModel(
+        project_id=project.id,
+        user_id=actor.user.id,
+        name=name or f"job-{uuid.uuid4().hex[:8]}",
+        entrypoint=entrypoint,
+        runtime_env=runtime_env,
+        resources=resources,
+        pool=pool,
+        timeout_seconds=timeout_seconds,
+        max_retries=max_retries,
+        status=QUEUED,
+        created_at=actor.now(),
+    )
+    allocation = _admit(session, actor, project, job)
+    session.add(job)
+    job.allocation_id = allocation.id if allocation else None
+    if allocation is None:
+        job.message = "waiting for quota"
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "job.submit",
+        "job",
+        f"{job.id} {job.name}",
+        project=project.name,
+        detail={"resources": resources, "queued": allocation is None},
+    )
+    session.commit()
+    if allocation is not None:
+        start(session, settings, backend, actor, job)
+    return job
+
+
+def _admit(
+    session: Session, actor: Actor, project: ProjectModel, job: JobModel
+) -> AllocationModel | None:
+    """The job's allocation, or None when it may fit later; QuotaExceeded when it never will."""
+    try:
+        return allocations.admit(
+            session,
+            actor,
+            project.name,
+            resources=job.resources,
+            pool=job.pool,
+            purpose=f"job {job.name}",
+            expected_seconds=job.timeout_seconds,
+        )
+    except QuotaExceeded as exc:
+        if exc.may_fit_later:
+            return None
+        raise
+
+
+def start(
+    session: Session, settings: Settings, backend: ComputeBackend, actor: Actor, job: JobModel
+) -> None:
+    """Submit the job's next attempt to Ray; on failure the job ends FAILED with Ray's reason."""
+    project = job.project.name
+    run_dir = storage.run_dir(settings, project, job.id)
+    for folder in (storage.user_dir(settings, job.user.username), run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    lifetime = timedelta(seconds=(job.timeout_seconds or 86400) + 3600)
+    token = tokens.issue_job_token(session, job.user, _token_name(job), actor.clock, lifetime)
+    session.commit()
+    env_vars = {
+        **job.runtime_env.get("env_vars", {}),
+        "FABRIC_URL": f"http://{settings.host}:{settings.port}",
+        "FABRIC_PROJECT": project,
+        "FABRIC_JOB_ID": str(job.id),
+        "FABRIC_USER_DIR": str(storage.user_dir(settings, job.user.username)),
+        "FABRIC_PROJECT_DIR": str(storage.project_dir(settings, project)),
+        "FABRIC_RUN_DIR": str(run_dir),
+        "FABRIC_JOB_TOKEN": token.secret,
+    }
+    resources = dict(job.resources)
+    spec = JobSpec(
+        submission_id=f"fabric-{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
+        entrypoint=job.entrypoint,
+        runtime_env={**job.runtime_env, "env_vars": env_vars},
+        cpu=resources.pop("cpu", 0.0),
+        memory_gib=resources.pop("memory", 0.0),
+        gpu=resources.pop("gpu", 0.0),
+        custom_resources={RAY_CUSTOM_NAMES.get(k, k): v for k, v in resources.items()},
+        metadata={
+            "fabric_project": project,
+            "fabric_job": str(job.id),
+            "fabric_user": job.user.username,
+        },
+    )
+    try:
+        job.submission_id = backend.submit_job(project, spec)
+    except (BackendUnavailable, RayApiError) as exc:
+        finish(session, actor, job, FAILED, f"Ray refused the job: {exc}")
+        return
+    job.attempt += 1
+    job.status = PENDING
+    job.message = ""
+    session.commit()
+
+
+def _token_name(job: JobModel) -> str:
+    return f"job-{job.id}"
+
+
+def finish(session: Session, actor: Actor, job: JobModel, status: str, message: str) -> None:
+    """End the job: record how, meter its allocation, revoke its token."""
+    job.status = status
+    job.message = message[:2000]
+    job.ended_at = actor.now()
+    tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
+    audit.record(
+        session,
+        actor,
+        "job.end",
+        "job",
+        f"{job.id} {job.name}",
+        project=job.project.name,
+        detail={"status": status},
+    )
+    session.commit()
+    if job.allocation_id is not None:
+        allocation = session.get(AllocationModel, job.allocation_id)
+        if allocation is not None:
+            allocations.end(session, actor, job.project, allocation)
+
+
+def get(session: Session, actor: Actor, project_name: str, job_id: int) -> JobModel:
+    project = projects.get_for(session, actor, project_name)
+    job = session.get(JobModel, job_id)
+    if job is None or job.project_id != project.id:
+        raise NotFound(f"job {job_id} not found in project {project_name!r}")
+    return job
+
+
+def list_for(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    *,
+    status: str | None = None,
+    user: str | None = None,
+    limit: int = 100,
+) -> list[JobModel]:
+    project = projects.get_for(session, actor, project_name)
+    stmt = select(JobModel).where(JobModel.project_id == project.id)
+    if status is not None:
+        stmt = stmt.where(JobModel.status == status.upper())
+    if user is not None:
+        stmt = stmt.join(JobModel.user).where(JobModel.user.has(username=user))
+    return list(session.scalars(stmt.order_by(JobModel.id.desc()).limit(limit)))
+
+
+def queue_position(session: Session, job: JobModel) -> int | None:
+    """Where a queued job waits in its project's queue (1 is next); None when not queued."""
+    if job.status != QUEUED:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(JobModel)
+        .where(
+            JobModel.project_id == job.project_id,
+            JobModel.status == QUEUED,
+            JobModel.id < job.id,
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def stop(
+    session: Session, backend: ComputeBackend, actor: Actor, project_name: str, job_id: int
+) -> JobModel:
+    """Stop a job: its user or a project owner may."""
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    job = get(session, actor, project_name, job_id)
+    role = projects.role_of(session, project, actor.user.id)
+    if job.user_id != actor.user.id and not (
+        actor.user.is_admin or (role and role.allows(Role.OWNER))
+    ):
+        raise Forbidden("only the job's user or a project owner may stop it")
+    if job.status not in ACTIVE:
+        return job
+    if job.submission_id is not None:
+        backend.stop_job(project_name, job.submission_id)
+    finish(session, actor, job, STOPPED, f"stopped by {actor.name}")
+    return job
+
+
+def logs(
+    session: Session, backend: ComputeBackend, actor: Actor, project_name: str, job_id: int
+) -> str:
+    job = get(session, actor, project_name, job_id)
+    if job.submission_id is None:
+        return ""
+    return backend.job_logs(project_name, job.submission_id)
+
+
+def follow_logs(
+    sessions: sessionmaker[Session],
+    backend: ComputeBackend,
+    project_name: str,
+    job_id: int,
+    interval: float = 0.5,
+) -> Iterator[str]:
+    """Stream the current attempt's output until it ends, first waiting while it is queued.
+
+    It opens its own sessions: it runs after the request that asked for it has returned. The
+    caller checks access before handing it out.
+    """
+    while True:
+        with sessions() as session:
+            job = session.get(JobModel, job_id)
+            if job is None or (job.submission_id is None and job.status not in ACTIVE):
+                return
+            submission_id = job.submission_id
+        if submission_id is not None:
+            yield from backend.follow_job_logs(project_name, submission_id)
+            return
+        time.sleep(interval)

@@ -1,0 +1,196 @@
+"""Jobs through the API on the session's real Ray head: admission, queueing, the reconciler,
+logs, stop, timeout, retries, metering and a server restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, select
+
+from fabric.db.models import TokenModel, UsageModel
+from tests.factories import Project, create_project
+from tests.server import Server, running_server
+
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+# Waits until a file named `go` appears in the project's folder: the test decides when.
+WAIT_FOR_GO = (
+    "python -c \"import os, pathlib, time; p = pathlib.Path(os.environ['FABRIC_PROJECT_DIR'])"
+    " / 'go'; print('waiting', flush=True)\nwhile not p.exists(): time.sleep(0.05)\""
+)
+
+
+def _submit(client: httpx.Client, project: str, **body: Any) -> httpx.Response:
+    return client.post(f"/api/v1/projects/{project}/jobs", json=body)
+
+
+def _wait(client: httpx.Client, project: str, job_id: int, statuses: set[str]) -> dict[str, Any]:
+    """Poll the job until it reaches one of `statuses` (the reconciler moves it)."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/v1/projects/{project}/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} stayed {job['status']}: {job['message']}")
+
+
+def _go(server: Server, project: Project) -> None:
+    folder = Path(server.settings.storage_root) / "projects" / project.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "go").touch()
+
+
+def test_job_runs_with_its_folders_and_token_and_is_metered(server: Server) -> None:
+    project = create_project(server)
+    script = (
+        "import os, pathlib, urllib.request\n"
+        "run = pathlib.Path(os.environ['FABRIC_RUN_DIR'])\n"
+        "(run / 'result.txt').write_text('done')\n"
+        "req = urllib.request.Request(os.environ['FABRIC_URL'] + '/api/v1/users/me',"
+        " headers={'Authorization': 'Bearer ' + os.environ['FABRIC_JOB_TOKEN']})\n"
+        "print('acting as', urllib.request.urlopen(req).read().decode())\n"
+        "print('greeting', os.environ['GREETING'])\n"
+    )
+    with server.client(project.member.token) as client:
+        submitted = _submit(
+            client,
+            project.name,
+            name="hello",
+            entrypoint=f"python -c {script!r}".replace("\\n", "\n"),
+            runtime_env={"env_vars": {"GREETING": "hi"}},
+            resources={"cpu": 0.5},
+        )
+        assert submitted.status_code == 201, submitted.text
+        job = _wait(client, project.name, submitted.json()["id"], TERMINAL)
+        logs = client.get(f"/api/v1/projects/{project.name}/jobs/{job['id']}/logs").text
+        usage = client.get(f"/api/v1/projects/{project.name}/usage").json()
+    assert job["status"] == "SUCCEEDED", logs
+    assert job["started_at"] and job["ended_at"]
+    assert "greeting hi" in logs
+    assert f'"username":"{project.member.username}"' in logs
+    run_dir = Path(server.settings.storage_root) / "projects" / project.name / "runs"
+    assert (run_dir / f"job-{job['id']}" / "result.txt").read_text() == "done"
+    [line] = usage
+    assert line["user"] == project.member.username and line["resource"] == "cpu"
+    assert line["resource_seconds"] > 0
+    engine = create_engine(server.settings.resolved_database_url)
+    with engine.connect() as conn:
+        revoked = conn.execute(
+            select(TokenModel.revoked_at).where(TokenModel.name == f"job-{job['id']}")
+        ).all()
+    engine.dispose()
+    assert revoked and all(r[0] is not None for r in revoked), "the job's token ends with it"
+
+
+def test_single_limit_refuses_before_anything_is_stored(server: Server) -> None:
+    project = create_project(server)
+    with server.admin() as admin:
+        admin.put(
+            f"/api/v1/projects/{project.name}/quotas",
+            json={"resource": "gpu", "kind": "single", "limit": 1},
+        ).raise_for_status()
+    with server.client(project.member.token) as client:
+        refused = _submit(client, project.name, entrypoint="python -c pass", resources={"gpu": 2})
+        listed = client.get(f"/api/v1/projects/{project.name}/jobs").json()
+    assert refused.status_code == 409
+    assert "single quota on gpu is 1" in refused.json()["detail"]
+    assert listed == []
+
+
+def test_concurrent_overflow_queues_then_runs(server: Server) -> None:
+    project = create_project(server)
+    with server.admin() as admin:
+        admin.put(
+            f"/api/v1/projects/{project.name}/quotas",
+            json={"resource": "cpu", "kind": "concurrent", "limit": 0.5},
+        ).raise_for_status()
+    with server.client(project.member.token) as client:
+        first = _submit(client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": 0.5}).json()
+        second = _submit(
+            client, project.name, entrypoint="python -c \"print('second')\"", resources={"cpu": 0.5}
+        ).json()
+        assert second["status"] == "QUEUED"
+        assert second["queue_position"] == 1
+        assert _wait(client, project.name, first["id"], {"RUNNING"})["status"] == "RUNNING"
+        still = client.get(f"/api/v1/projects/{project.name}/jobs/{second['id']}").json()
+        assert still["status"] == "QUEUED"
+        _go(server, project)
+        first = _wait(client, project.name, first["id"], TERMINAL)
+        second = _wait(client, project.name, second["id"], TERMINAL)
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    assert second["started_at"] >= first["ended_at"]
+
+
+def test_stop_and_timeout_end_running_jobs(server: Server) -> None:
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        stopped = _submit(client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": 0.2})
+        timed = _submit(
+            client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": 0.2}, timeout_seconds=1
+        )
+        job_id = stopped.json()["id"]
+        _wait(client, project.name, job_id, {"RUNNING"})
+        with server.client(project.viewer.token) as viewer:
+            refused = viewer.post(f"/api/v1/projects/{project.name}/jobs/{job_id}/stop")
+        assert refused.status_code == 403
+        result = client.post(f"/api/v1/projects/{project.name}/jobs/{job_id}/stop").json()
+        assert result["status"] == "STOPPED"
+        assert result["message"] == f"stopped by {project.member.username}"
+        timed_out = _wait(client, project.name, timed.json()["id"], TERMINAL)
+    assert timed_out["status"] == "STOPPED"
+    assert timed_out["message"] == "timed out after 1 s"
+
+
+def test_failed_job_is_retried_then_fails(server: Server) -> None:
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        job = _submit(
+            client,
+            project.name,
+            entrypoint="python -c \"raise SystemExit('broken on purpose')\"",
+            resources={"cpu": 0.2},
+            max_retries=1,
+        ).json()
+        job = _wait(client, project.name, job["id"], {"FAILED"})
+    assert job["attempt"] == 2
+    assert "exit code 1" in job["message"] or "failed" in job["message"].lower()
+
+
+def test_bad_job_requests_say_what_to_fix(server: Server) -> None:
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        reserved = _submit(
+            client, project.name, entrypoint="true", runtime_env={"env_vars": {"FABRIC_X": "1"}}
+        )
+        unknown = _submit(client, project.name, entrypoint="true", runtime_env={"conda": "x"})
+        empty = _submit(client, project.name, entrypoint="  ")
+    assert reserved.status_code == unknown.status_code == empty.status_code == 422
+    assert "FABRIC_X are set by Fabric" in reserved.json()["detail"]
+    assert "may not set conda" in unknown.json()["detail"]
+    assert "entrypoint must be a command" in empty.json()["detail"]
+
+
+def test_a_server_restart_loses_no_running_job(
+    tmp_path: Path, ray_settings: dict[str, object]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'restart.db'}"
+    with running_server(tmp_path, url, "sqlite", **ray_settings) as first:
+        project = create_project(first)
+        with first.client(project.member.token) as client:
+            job = _submit(client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": 0.2})
+            job_id = job.json()["id"]
+            _wait(client, project.name, job_id, {"RUNNING"})
+    _go(first, project)  # the job ends while no server runs
+    with running_server(tmp_path, url, "sqlite", **ray_settings) as second:
+        token = second.admin_token
+        with second.client(token) as client:
+            done = _wait(client, project.name, job_id, TERMINAL)
+    assert done["status"] == "SUCCEEDED"
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(UsageModel.resource)).all()
+    engine.dispose()
+    assert rows == [("cpu",)], "metered exactly once"
