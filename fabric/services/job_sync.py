@@ -7,6 +7,7 @@ was: running jobs are followed again, none is submitted twice, each is metered o
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -83,7 +84,8 @@ def _ended(
     state: JobState,
 ) -> None:
     if job.started_at is None and state.start_time:
-        job.started_at = actor.now()
+        # It ran and ended between two passes: Ray knows when it started.
+        job.started_at = datetime.fromtimestamp(state.start_time, UTC)
     if state.status is JobStatus.FAILED and job.attempt <= job.max_retries:
         log.info("job %s failed (attempt %s); retrying", job.id, job.attempt)
         jobs.start(session, settings, backend, actor, job)

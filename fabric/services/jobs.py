@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabric import storage
@@ -185,10 +185,20 @@ def _token_name(job: JobModel) -> str:
 
 
 def finish(session: Session, actor: Actor, job: JobModel, status: str, message: str) -> None:
-    """End the job: record how, meter its allocation, revoke its token."""
-    job.status = status
-    job.message = message[:2000]
-    job.ended_at = actor.now()
+    """End the job once: record how, meter its allocation, revoke its token.
+
+    A user's stop and the reconciler may both try; the first to change the row wins and the
+    other leaves the job as it found it.
+    """
+    ended = session.execute(
+        update(JobModel)
+        .where(JobModel.id == job.id, JobModel.status.in_(ACTIVE))
+        .values(status=status, message=message[:2000], ended_at=actor.now())
+    )
+    session.refresh(job)
+    if ended.rowcount == 0:
+        session.rollback()
+        return
     tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
     audit.record(
         session,
