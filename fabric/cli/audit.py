@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from fabric.cli.credentials import connect
-from fabric.cli.errors import CliError
-from fabric.cli.options import JsonOption
+from fabric.cli.options import JsonOption, moment
 from fabric.cli.output import print_json, print_table, when
-
-
-def _moment(value: str | None, option: str) -> datetime | None:
-    """An ISO 8601 time; without an offset it is read as local time."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(
-            f"{option} expects an ISO 8601 time, e.g. 2025-01-31T09:00, got {value!r}"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
 
 
 def audit(
@@ -41,7 +26,7 @@ def audit(
     json_: JsonOption = False,
 ) -> None:
     """Show the audit trail: a project's with --project, else the whole platform's (admins)."""
-    since_at, until_at = _moment(since, "--since"), _moment(until, "--until")
+    since_at, until_at = moment(since, "--since"), moment(until, "--until")
     with connect() as client:
         if project:
             events = client.project_audit(

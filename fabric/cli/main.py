@@ -9,12 +9,14 @@ from fabric.cli import (
     audit,
     db,
     embedded,
+    jobs,
     login,
     pools,
     projects,
     quotas,
     server,
     tokens,
+    usage,
     users,
 )
 from fabric.cli.errors import ErrorLineGroup
@@ -40,4 +42,6 @@ app.add_typer(projects.app, name="project")
 app.add_typer(quotas.app, name="quota")
 app.add_typer(pools.app, name="pool")
 app.add_typer(allocations.app, name="allocation")
+app.add_typer(jobs.app, name="job")
+app.command()(usage.usage)
 app.command()(audit.audit)

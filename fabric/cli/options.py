@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -34,3 +35,16 @@ def amounts(values: list[str] | None, option: str) -> dict[str, float]:
         except ValueError:
             raise CliError(f"{option} {key}={value}: the amount must be a number") from None
     return result
+
+
+def moment(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time; without an offset it is read as local time."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"{option} expects an ISO 8601 time, e.g. 2025-01-31T09:00, got {value!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.astimezone()

@@ -48,7 +48,7 @@ def print_table(
         if column in wrap:
             table.add_column(column, min_width=12, overflow="fold")
         else:
-            table.add_column(column, no_wrap=True)
+            table.add_column(column, no_wrap=True, min_width=len(column))
     for row in rows:
         table.add_row(*(Text(cell(value)) for value in row))
     _console().print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -55,6 +56,8 @@ class Client:
         self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        # A followed log is silent while the job is: only connecting may time out.
+        self._stream_timeout = httpx.Timeout(timeout, read=None)
 
     @classmethod
     def login(cls, url: str, username: str, password: str, *, timeout: float = 30.0) -> Self:
@@ -79,13 +82,20 @@ class Client:
     ) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Json:
+    def _unreachable(self, exc: httpx.TransportError) -> ApiError:
+        return ApiError(0, f"cannot reach Fabric at {self.url}: {exc}")
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(0, f"cannot reach Fabric at {self.url}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if response.status_code >= 400:
             raise ApiError(response.status_code, _detail(response))
+        return response
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Json:
+        response = self._send(method, path, **kwargs)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -317,3 +327,83 @@ class Client:
         """One project's events (its owners and admins); pass aware datetimes."""
         params = _query(user=user, action=action, since=since, until=until, limit=limit)
         return self._request("GET", f"/api/v1/projects/{_part(project)}/audit", params=params)
+
+    # Jobs and usage
+
+    def submit_job(
+        self,
+        project: str,
+        entrypoint: str,
+        *,
+        name: str | None = None,
+        runtime_env: dict[str, Any] | None = None,
+        resources: dict[str, float] | None = None,
+        pool: str | None = None,
+        timeout_seconds: float | None = None,
+        max_retries: int = 0,
+    ) -> Json:
+        """Run `entrypoint` on Ray; it comes back QUEUED when the quota admits it only later.
+
+        Without `resources` the server gives the job one CPU. ApiError 409 when it can never fit.
+        """
+        body = {
+            "entrypoint": entrypoint,
+            "name": name,
+            "runtime_env": runtime_env or {},
+            "resources": resources,
+            "pool": pool,
+            "timeout_seconds": timeout_seconds,
+            "max_retries": max_retries,
+        }
+        return self._request("POST", f"/api/v1/projects/{_part(project)}/jobs", json=body)
+
+    def list_jobs(
+        self,
+        project: str,
+        *,
+        status: str | None = None,
+        user: str | None = None,
+        limit: int | None = None,
+    ) -> Json:
+        """The project's jobs, newest first."""
+        params = _query(status=status, user=user, limit=limit)
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/jobs", params=params)
+
+    def get_job(self, project: str, job_id: int) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}")
+
+    def stop_job(self, project: str, job_id: int) -> Json:
+        """Stop the job (its user or a project owner); a job that has ended is left as it is."""
+        path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/stop"
+        return self._request("POST", path)
+
+    def job_logs(self, project: str, job_id: int) -> str:
+        """The output of the job's current attempt so far."""
+        path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/logs"
+        return self._send("GET", path).text
+
+    def follow_job_logs(self, project: str, job_id: int) -> Iterator[str]:
+        """The job's output as it is written, until the job ends; a queued job is waited for."""
+        path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/logs"
+        try:
+            with self._http.stream(
+                "GET", path, params={"follow": "true"}, timeout=self._stream_timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, _detail(response))
+                yield from response.iter_text()
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def usage(
+        self,
+        project: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        group_by: str | None = None,
+    ) -> Json:
+        """Metered resource-seconds that ended in [since, until), per user (or per resource)."""
+        params = _query(since=since, until=until, group_by=group_by)
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/usage", params=params)

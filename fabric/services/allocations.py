@@ -30,7 +30,7 @@ def check_resources(resources: dict[str, float]) -> None:
             raise InvalidSpec(f"resources.{resource} must be greater than zero")
 
 
-def _lock_project(session: Session, project_id: int) -> None:
+def lock_project(session: Session, project_id: int) -> None:
     """Serialise admissions of one project until this transaction ends.
 
     The UPDATE takes the row's write lock: PostgreSQL row-locks it, SQLite takes its database
@@ -62,7 +62,7 @@ def admit(
     # A refusal read without the lock is as good as one under it (capacity may free a moment
     # later either way), and sparing the lock keeps a full project from stalling its releases.
     _decide(session, actor, project.id, request)
-    _lock_project(session, project.id)
+    lock_project(session, project.id)
     now = _decide(session, actor, project.id, request)
     allocation = AllocationModel(
         project_id=project.id,
@@ -141,20 +141,24 @@ def release(
     is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
     if allocation.user_id != actor.user.id and not is_owner:
         raise Forbidden("only the allocation's user or a project owner may release it")
-    return end(session, actor, project, allocation)
-
-
-def end(
-    session: Session, actor: Actor, project: ProjectModel, allocation: AllocationModel
-) -> AllocationModel:
-    """Release without access checks: for the platform itself, e.g. when a job ends."""
     # Under the project's lock, so that two releases of one allocation meter it once and
     # every admission sees releases in the order of their timestamps.
-    _lock_project(session, project.id)
+    lock_project(session, project.id)
+    meter(session, actor, project, allocation)
+    session.commit()
+    return allocation
+
+
+def meter(
+    session: Session, actor: Actor, project: ProjectModel, allocation: AllocationModel
+) -> None:
+    """End an active allocation and write its usage, in the caller's transaction.
+
+    The caller holds the project's lock (`lock_project`) and commits.
+    """
     session.refresh(allocation)
     if allocation.state != "active":
-        session.rollback()
-        return allocation
+        return
     now = actor.now()
     allocation.state = "released"
     allocation.released_at = now
@@ -181,5 +185,3 @@ def end(
         project=project.name,
         detail={"seconds": round(seconds, 3)},
     )
-    session.commit()
-    return allocation

@@ -188,8 +188,10 @@ def finish(session: Session, actor: Actor, job: JobModel, status: str, message: 
     """End the job once: record how, meter its allocation, revoke its token.
 
     A user's stop and the reconciler may both try; the first to change the row wins and the
-    other leaves the job as it found it.
+    other leaves the job as it found it. Status, metering and the token's end commit together
+    under the project's lock: whoever sees the job ended sees its usage too.
     """
+    allocations.lock_project(session, job.project_id)
     ended = session.execute(
         update(JobModel)
         .where(JobModel.id == job.id, JobModel.status.in_(ACTIVE))
@@ -209,11 +211,11 @@ def finish(session: Session, actor: Actor, job: JobModel, status: str, message: 
         project=job.project.name,
         detail={"status": status},
     )
-    session.commit()
     if job.allocation_id is not None:
         allocation = session.get(AllocationModel, job.allocation_id)
         if allocation is not None:
-            allocations.end(session, actor, job.project, allocation)
+            allocations.meter(session, actor, job.project, allocation)
+    session.commit()
 
 
 def get(session: Session, actor: Actor, project_name: str, job_id: int) -> JobModel:

@@ -3,7 +3,6 @@ logs, stop, timeout, retries, metering and a server restart."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +10,9 @@ import httpx
 from sqlalchemy import create_engine, select
 
 from fabric.db.models import TokenModel, UsageModel
-from tests.factories import Project, create_project
+from tests.factories import create_project
+from tests.jobs import TERMINAL, WAIT_FOR_GO, signal_go, wait_for
 from tests.server import Server, running_server
-
-TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
-# Waits until a file named `go` appears in the project's folder: the test decides when.
-WAIT_FOR_GO = (
-    "python -c \"import os, pathlib, time; p = pathlib.Path(os.environ['FABRIC_PROJECT_DIR'])"
-    " / 'go'; print('waiting', flush=True)\nwhile not p.exists(): time.sleep(0.05)\""
-)
 
 
 def _submit(client: httpx.Client, project: str, **body: Any) -> httpx.Response:
@@ -27,20 +20,9 @@ def _submit(client: httpx.Client, project: str, **body: Any) -> httpx.Response:
 
 
 def _wait(client: httpx.Client, project: str, job_id: int, statuses: set[str]) -> dict[str, Any]:
-    """Poll the job until it reaches one of `statuses` (the reconciler moves it)."""
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/v1/projects/{project}/jobs/{job_id}").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} stayed {job['status']}: {job['message']}")
-
-
-def _go(server: Server, project: Project) -> None:
-    folder = Path(server.settings.storage_root) / "projects" / project.name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "go").touch()
+    return wait_for(
+        lambda: client.get(f"/api/v1/projects/{project}/jobs/{job_id}").json(), statuses
+    )
 
 
 def test_job_runs_with_its_folders_and_token_and_is_metered(server: Server) -> None:
@@ -117,7 +99,7 @@ def test_concurrent_overflow_queues_then_runs(server: Server) -> None:
         assert _wait(client, project.name, first["id"], {"RUNNING"})["status"] == "RUNNING"
         still = client.get(f"/api/v1/projects/{project.name}/jobs/{second['id']}").json()
         assert still["status"] == "QUEUED"
-        _go(server, project)
+        signal_go(server, project.name)
         first = _wait(client, project.name, first["id"], TERMINAL)
         second = _wait(client, project.name, second["id"], TERMINAL)
     assert first["status"] == second["status"] == "SUCCEEDED"
@@ -183,7 +165,7 @@ def test_a_server_restart_loses_no_running_job(
             job = _submit(client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": 0.2})
             job_id = job.json()["id"]
             _wait(client, project.name, job_id, {"RUNNING"})
-    _go(first, project)  # the job ends while no server runs
+    signal_go(first, project.name)  # the job ends while no server runs
     with running_server(tmp_path, url, "sqlite", **ray_settings) as second:
         token = second.admin_token
         with second.client(token) as client:

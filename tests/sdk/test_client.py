@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fabric.sdk import ApiError, Client
 from tests.factories import PASSWORD, create_project, create_user, unique
+from tests.jobs import wait_for
 from tests.server import Server, free_port
+
+ENDED = {"SUCCEEDED", "FAILED", "STOPPED"}
+
+
+def wait_for_job(client: Client, project: str, job_id: int, statuses: set[str]) -> dict[str, Any]:
+    return wait_for(lambda: client.get_job(project, job_id), statuses)
 
 
 def test_login_gives_a_client_acting_as_that_user(server: Server) -> None:
@@ -162,3 +171,29 @@ def test_an_unreachable_server_is_an_api_error_naming_the_url() -> None:
         client.health()
     assert refused.value.status_code == 0
     assert refused.value.detail.startswith(f"cannot reach Fabric at {url}: ")
+
+
+def test_job_runs_and_its_output_can_be_read_and_followed(server: Server) -> None:
+    project = create_project(server)
+    with Client(server.url, project.member.token) as client:
+        submitted = client.submit_job(
+            project.name,
+            "python -c \"import os; print('hello', os.environ['WHO'])\"",
+            name="hello",
+            runtime_env={"env_vars": {"WHO": "sdk"}},
+            resources={"cpu": 0.2},
+        )
+        assert (submitted["name"], submitted["resources"]) == ("hello", {"cpu": 0.2})
+        job = wait_for_job(client, project.name, submitted["id"], ENDED)
+        assert job["status"] == "SUCCEEDED", client.job_logs(project.name, job["id"])
+        assert "hello sdk" in client.job_logs(project.name, job["id"])
+        assert "hello sdk" in "".join(client.follow_job_logs(project.name, job["id"]))
+        assert [j["id"] for j in client.list_jobs(project.name, status="succeeded")] == [job["id"]]
+        assert client.list_jobs(project.name, user=project.owner.username) == []
+        assert client.stop_job(project.name, job["id"])["status"] == "SUCCEEDED"
+        with pytest.raises(ApiError) as missing:
+            "".join(client.follow_job_logs(project.name, job["id"] + 10_000))
+        lines = client.usage(project.name, group_by="resource")
+    assert missing.value.status_code == 404
+    assert "not found" in missing.value.detail
+    assert [(u["user"], u["resource"]) for u in lines] == [(None, "cpu")]

@@ -1,0 +1,268 @@
+"""`fabric job`: commands run on Ray once quota admits them, their output, and stopping them."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from fabric.cli.credentials import connect
+from fabric.cli.options import JsonOption, amounts, split_pairs
+from fabric.cli.output import pairs, print_fields, print_json, print_table, when
+from fabric.sdk import Client
+
+app = typer.Typer(no_args_is_help=True, help="Jobs: commands run on Ray within quota.")
+
+POLL_SECONDS = 0.5
+
+
+class Status(StrEnum):
+    QUEUED = "QUEUED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STOPPED = "STOPPED"
+
+
+WAITING = (Status.QUEUED, Status.PENDING)
+ENDED = (Status.SUCCEEDED, Status.FAILED, Status.STOPPED)
+
+
+IdArgument = Annotated[int, typer.Argument(metavar="ID")]
+COLUMNS = ["ID", "NAME", "USER", "STATUS", "QUEUE", "RESOURCES", "CREATED", "ENDED", "MESSAGE"]
+
+
+def _gist(message: str) -> str:
+    """A message's first line: Ray appends the end of the job's output to its reasons."""
+    return message.strip().split("\n", 1)[0].rstrip(":")
+
+
+def _row(job: dict[str, Any]) -> list[object]:
+    return [
+        job["id"],
+        job["name"],
+        job["user"],
+        job["status"],
+        job["queue_position"],
+        pairs(job["resources"]),
+        when(job["created_at"]),
+        when(job["ended_at"]),
+        _gist(job["message"]),
+    ]
+
+
+def _fields(job: dict[str, Any]) -> dict[str, object]:
+    return {
+        "id": job["id"],
+        "name": job["name"],
+        "user": job["user"],
+        "status": job["status"],
+        "queue": job["queue_position"],
+        "message": job["message"],
+        "entrypoint": job["entrypoint"],
+        "resources": pairs(job["resources"]),
+        "pool": job["pool"],
+        "timeout": f"{job['timeout_seconds']:g} s" if job["timeout_seconds"] else None,
+        "attempt": f"{job['attempt']} of {job['max_retries'] + 1}",
+        "submission": job["submission_id"],
+        "created": when(job["created_at"], seconds=True),
+        "started": when(job["started_at"], seconds=True),
+        "ended": when(job["ended_at"], seconds=True),
+    }
+
+
+def _runtime_env(env: list[str] | None, pip: list[str] | None) -> dict[str, Any]:
+    runtime_env: dict[str, Any] = {}
+    if env:
+        runtime_env["env_vars"] = split_pairs(env, "--env")
+    if pip:
+        runtime_env["pip"] = pip
+    return runtime_env
+
+
+def _label(job: dict[str, Any]) -> str:
+    position = f" (position {job['queue_position']})" if job["queue_position"] else ""
+    return f"job {job['id']}: {job['status']}{position}"
+
+
+def _submitted(job: dict[str, Any]) -> str:
+    position = job["queue_position"]
+    queue = f"; position {position} in the queue" if position else ""
+    return f"job {job['id']} submitted ({job['status']}){queue}"
+
+
+def _outcome(job: dict[str, Any]) -> str:
+    gist = _gist(job["message"]) if job["status"] != Status.SUCCEEDED else ""
+    reason = f": {gist}" if gist else ""
+    return f"job {job['id']} {job['status']}{reason}"
+
+
+def _waiting(job: dict[str, Any], followed: int) -> bool:
+    """Whether nothing new happened: not yet running, or still running the followed attempt."""
+    return job["status"] in WAITING or (
+        job["status"] == Status.RUNNING and job["attempt"] == followed
+    )
+
+
+def _poll(client: Client, project: str, job: dict[str, Any], followed: int) -> dict[str, Any]:
+    """The job once something new happened, its state kept live on stderr meanwhile."""
+    with Console(stderr=True).status(_label(job)) as line:
+        while _waiting(job, followed):
+            time.sleep(POLL_SECONDS)
+            job = client.get_job(project, job["id"])
+            line.update(_label(job))
+    return job
+
+
+def _run_to_end(
+    client: Client, project: str, job: dict[str, Any], *, show_logs: bool
+) -> dict[str, Any]:
+    """Wait for the job to end, printing each attempt's output from when it starts to run.
+
+    The stream ends when Ray says the attempt ended; the job's status follows once Fabric's
+    reconciler has seen it, which may start a retry to follow in turn.
+    """
+    followed = 0
+    while job["status"] not in ENDED:
+        if job["status"] == Status.RUNNING and job["attempt"] != followed:
+            followed = job["attempt"]
+            for chunk in client.follow_job_logs(project, job["id"]) if show_logs else ():
+                typer.echo(chunk, nl=False)
+        job = _poll(client, project, job, followed)
+    if show_logs and job["attempt"] and job["attempt"] != followed:
+        # It ran and ended between two polls: its output is all there.
+        typer.echo(client.job_logs(project, job["id"]), nl=False)
+    return job
+
+
+@app.command()
+def submit(
+    project: str,
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="-- COMMAND", help="The command and its arguments.", show_default=False
+        ),
+    ],
+    name: Annotated[str | None, typer.Option(help="A name; job-XXXXXXXX if not given.")] = None,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=AMOUNT, e.g. cpu=2 or gpu=1; repeatable; cpu=1 if none."),
+    ] = None,
+    pool: Annotated[str | None, typer.Option(help="A pool granted to the project.")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="An environment variable KEY=VALUE; repeatable.")
+    ] = None,
+    pip: Annotated[
+        list[str] | None, typer.Option(help="A pip package to install for it; repeatable.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop it after this many seconds of running.")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Run it again this many times if it fails.")] = 0,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once submitted; do not follow it.")
+    ] = False,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the job's JSON instead of its output: when it ends, or at once."
+        ),
+    ] = False,
+) -> None:
+    """Run a command on Ray and follow it to its end, e.g. `... P -- python train.py`.
+
+    It exits 0 only if the job succeeds; Ctrl-C stops following, never the job.
+    """
+    resources = amounts(resource, "--resource") or None
+    runtime_env = _runtime_env(env, pip)
+    with connect() as client:
+        job = client.submit_job(
+            project,
+            shlex.join(command),
+            name=name,
+            runtime_env=runtime_env,
+            resources=resources,
+            pool=pool,
+            timeout_seconds=timeout,
+            max_retries=retries,
+        )
+        if not json_:
+            typer.echo(_submitted(job))
+        if not no_wait:
+            try:
+                job = _run_to_end(client, project, job, show_logs=not json_)
+            except KeyboardInterrupt:
+                typer.echo(
+                    "stopped following; the job goes on "
+                    f"(fabric job stop {project} {job['id']} to stop it)",
+                    err=True,
+                )
+                raise typer.Exit(130) from None
+    if json_:
+        print_json(job)
+    elif not no_wait:
+        typer.echo(_outcome(job))
+    if not no_wait and job["status"] != Status.SUCCEEDED:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(
+    project: str,
+    status: Annotated[
+        Status | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user's jobs.")] = None,
+    json_: JsonOption = False,
+) -> None:
+    """List a project's jobs, newest first."""
+    with connect() as client:
+        jobs = client.list_jobs(project, status=status.value if status else None, user=user)
+    if json_:
+        print_json(jobs)
+        return
+    print_table(
+        COLUMNS, (_row(job) for job in jobs), empty="no jobs", wrap=("RESOURCES", "MESSAGE")
+    )
+
+
+@app.command()
+def show(project: str, job_id: IdArgument, json_: JsonOption = False) -> None:
+    """Show one job: how it was asked for, and how it went."""
+    with connect() as client:
+        job = client.get_job(project, job_id)
+    if json_:
+        print_json(job)
+    else:
+        print_fields(_fields(job))
+
+
+@app.command()
+def logs(
+    project: str,
+    job_id: IdArgument,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing output until the job ends.")
+    ] = False,
+) -> None:
+    """Print the output of a job's latest attempt."""
+    with connect() as client:
+        if follow:
+            for chunk in client.follow_job_logs(project, job_id):
+                typer.echo(chunk, nl=False)
+        else:
+            typer.echo(client.job_logs(project, job_id), nl=False)
+
+
+@app.command()
+def stop(project: str, job_id: IdArgument) -> None:
+    """Stop a job (its user or a project owner); one that has ended stays as it was."""
+    with connect() as client:
+        job = client.stop_job(project, job_id)
+    typer.echo(_outcome(job))

@@ -1,0 +1,37 @@
+"""Job helpers shared by the API, SDK and CLI tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.server import Server
+
+TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
+# Waits until a file named `go` appears in the project's folder: the test decides when.
+WAIT_FOR_GO = (
+    "python -c \"import os, pathlib, time; p = pathlib.Path(os.environ['FABRIC_PROJECT_DIR'])"
+    " / 'go'; print('waiting', flush=True)\nwhile not p.exists(): time.sleep(0.05)\""
+)
+
+
+def wait_for(read: Callable[[], dict[str, Any]], statuses: set[str]) -> dict[str, Any]:
+    """Poll `read()` (a job as JSON) until its status is one of `statuses`."""
+    deadline = time.monotonic() + 90
+    job = read()
+    while job["status"] not in statuses:
+        assert time.monotonic() < deadline, (
+            f"job {job['id']} stayed {job['status']}: {job['message']}"
+        )
+        time.sleep(0.2)
+        job = read()
+    return job
+
+
+def signal_go(server: Server, project: str) -> None:
+    """Let the project's WAIT_FOR_GO jobs finish."""
+    folder = Path(server.settings.storage_root) / "projects" / project
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "go").touch()
