@@ -97,6 +97,21 @@ step "alice releases her allocation"
 as_alice allocation release vision "$allocation_id"
 as_alice allocation list vision
 
+step "alice runs a real Ray job: admitted against vision's quota, logs followed live"
+as_alice job submit vision --name hello-ray --resource cpu=1 -- \
+    python -c "import os, ray; ray.init(); print('hello from Ray', ray.__version__, 'in', os.environ['FABRIC_PROJECT']); print(ray.cluster_resources())"
+
+step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
+as_admin quota set vision cpu 4 --kind concurrent
+queued_id="$(FABRIC_HOME="$alice_home" "$fabric" job submit vision --name waits --no-wait --json \
+    --resource gpu=1 -- python -c "print('never here')" |
+    "$python" -c 'import json, sys; print(json.load(sys.stdin)["id"])')"
+as_alice job list vision
+as_alice job stop vision "$queued_id"
+
+step "What vision consumed, per user and resource"
+as_alice usage vision
+
 step "The project's audit trail"
 as_admin audit --project vision
 

@@ -134,7 +134,7 @@ class LocalRayHead:
         try:
             self.daemon.spawn(
                 self._command(),
-                env={**os.environ, **self.environment()},
+                env={**os.environ, **self.environment(), "PATH": _path_with_this_python()},
                 ready=self._node_registered,
                 timeout=self.settings.ray_start_timeout_seconds,
             )
@@ -145,3 +145,8 @@ class LocalRayHead:
     def stop(self) -> bool:
         """Stop the head and every process it started; False when nothing ran."""
         return self.daemon.stop()
+
+
+def _path_with_this_python() -> str:
+    """PATH with this Python's folder first: `python` in a job is the Python Ray runs on."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

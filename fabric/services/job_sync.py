@@ -29,7 +29,11 @@ def sync(session: Session, settings: Settings, backend: ComputeBackend, clock: C
     """One pass over the active jobs of every project."""
     running = session.scalars(
         select(JobModel)
-        .where(JobModel.status.in_((jobs.PENDING, jobs.RUNNING)))
+        .where(
+            JobModel.status.in_((jobs.PENDING, jobs.RUNNING)),
+            # Admitted jobs that their request is still submitting have no id yet.
+            JobModel.submission_id.is_not(None),
+        )
         .order_by(JobModel.id)
     ).all()
     for job in running:

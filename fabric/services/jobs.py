@@ -94,9 +94,12 @@ def submit(
     )
     allocation = _admit(session, actor, project, job)
     session.add(job)
-    job.allocation_id = allocation.id if allocation else None
     if allocation is None:
         job.message = "waiting for quota"
+    else:
+        # Admitted: PENDING from now on, so the reconciler never starts it a second time.
+        job.status = PENDING
+        job.allocation_id = allocation.id
     session.flush()
     audit.record(
         session,

@@ -49,6 +49,9 @@ def test_job_runs_with_its_folders_and_token_and_is_metered(server: Server) -> N
         job = _wait(client, project.name, submitted.json()["id"], TERMINAL)
         logs = client.get(f"/api/v1/projects/{project.name}/jobs/{job['id']}/logs").text
         usage = client.get(f"/api/v1/projects/{project.name}/usage").json()
+        held = client.get(f"/api/v1/projects/{project.name}/allocations").json()
+    # Admitted once (the reconciler never starts an admitted job again), released at the end.
+    assert [(a["purpose"], a["state"]) for a in held] == [("job hello", "released")]
     assert job["status"] == "SUCCEEDED", logs
     assert job["started_at"] and job["ended_at"]
     assert "greeting hi" in logs
