@@ -8,6 +8,7 @@ then the outcome is stored.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -147,6 +148,12 @@ def start(
     lifetime = timedelta(seconds=(job.timeout_seconds or 86400) + 3600)
     token = tokens.issue_job_token(session, job.user, _token_name(job), actor.clock, lifetime)
     session.commit()
+    # In a file readable by its owner only, not in the environment: Ray keeps a job's
+    # runtime env in its job info, which others can read.
+    token_file = run_dir / ".job_token"
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token.secret)
     env_vars = {
         **job.runtime_env.get("env_vars", {}),
         "FABRIC_URL": f"http://{settings.host}:{settings.port}",
@@ -155,7 +162,7 @@ def start(
         "FABRIC_USER_DIR": str(storage.user_dir(settings, job.user.username)),
         "FABRIC_PROJECT_DIR": str(storage.project_dir(settings, project)),
         "FABRIC_RUN_DIR": str(run_dir),
-        "FABRIC_JOB_TOKEN": token.secret,
+        "FABRIC_JOB_TOKEN_FILE": str(token_file),
     }
     resources = dict(job.resources)
     spec = JobSpec(

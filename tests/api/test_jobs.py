@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, select
 
+from fabric.auth import secrets
+from fabric.backends.local_head import LocalRayHead
+from fabric.config import Settings
 from fabric.db.models import TokenModel, UsageModel
 from tests.factories import create_project
 from tests.jobs import TERMINAL, WAIT_FOR_GO, signal_go, wait_for
@@ -25,14 +28,17 @@ def _wait(client: httpx.Client, project: str, job_id: int, statuses: set[str]) -
     )
 
 
-def test_job_runs_with_its_folders_and_token_and_is_metered(server: Server) -> None:
+def test_job_runs_with_its_folders_and_token_and_is_metered(
+    server: Server, ray_settings: dict[str, object]
+) -> None:
     project = create_project(server)
     script = (
         "import os, pathlib, urllib.request\n"
         "run = pathlib.Path(os.environ['FABRIC_RUN_DIR'])\n"
         "(run / 'result.txt').write_text('done')\n"
         "req = urllib.request.Request(os.environ['FABRIC_URL'] + '/api/v1/users/me',"
-        " headers={'Authorization': 'Bearer ' + os.environ['FABRIC_JOB_TOKEN']})\n"
+        " headers={'Authorization': 'Bearer '"
+        " + open(os.environ['FABRIC_JOB_TOKEN_FILE']).read()})\n"
         "print('acting as', urllib.request.urlopen(req).read().decode())\n"
         "print('greeting', os.environ['GREETING'])\n"
     )
@@ -68,6 +74,12 @@ def test_job_runs_with_its_folders_and_token_and_is_metered(server: Server) -> N
         ).all()
     engine.dispose()
     assert revoked and all(r[0] is not None for r in revoked), "the job's token ends with it"
+    head = LocalRayHead(Settings(home=server.settings.home, **ray_settings))
+    ray_info = httpx.get(
+        f"{head.dashboard_url}/api/jobs/{job['submission_id']}", headers=head.auth_headers()
+    ).text
+    assert "FABRIC_JOB_TOKEN_FILE" in ray_info
+    assert secrets.PREFIXES["job"] not in ray_info, "no job token in what Ray shows of the job"
 
 
 def test_single_limit_refuses_before_anything_is_stored(server: Server) -> None:
