@@ -124,6 +124,14 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home / 'fabric.db'}"
 
     @property
+    def local_url(self) -> str:
+        """Where this machine reaches the server (one bound to every interface, on loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
     def storage_root(self) -> Path:
         return self.home / "storage"
 

@@ -50,8 +50,7 @@ class Embedded:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.settings.host in ("0.0.0.0", "::") else self.settings.host
-        return f"http://{host}:{self.settings.port}"
+        return self.settings.local_url
 
     def _ready(self) -> httpx.Response | None:
         try:

@@ -64,3 +64,17 @@ def test_secret_settings_do_not_print() -> None:
     settings = Settings(**OIDC, admin_password="root-password-1")
     assert "s3cret" not in repr(settings)
     assert "root-password-1" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "http://127.0.0.1:8080"),
+        ("::", "http://127.0.0.1:8080"),
+        ("::1", "http://[::1]:8080"),
+        ("fabric.internal", "http://fabric.internal:8080"),
+    ],
+)
+def test_local_url_reaches_the_server_from_this_machine(host: str, url: str) -> None:
+    assert Settings(host=host).local_url == url

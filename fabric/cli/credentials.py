@@ -23,12 +23,7 @@ def default_url() -> str:
     """FABRIC_URL, else the address `fabric server` listens on by default."""
     if os.environ.get("FABRIC_URL"):
         return os.environ["FABRIC_URL"]
-    settings = load_settings()
-    # A server bound to every interface is reached on loopback from its own machine.
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    return load_settings().local_url
 
 
 def save(url: str, token: str) -> Path:

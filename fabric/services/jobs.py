@@ -156,7 +156,7 @@ def start(
         handle.write(token.secret)
     env_vars = {
         **job.runtime_env.get("env_vars", {}),
-        "FABRIC_URL": f"http://{settings.host}:{settings.port}",
+        "FABRIC_URL": settings.local_url,
         "FABRIC_PROJECT": project,
         "FABRIC_JOB_ID": str(job.id),
         "FABRIC_USER_DIR": str(storage.user_dir(settings, job.user.username)),
