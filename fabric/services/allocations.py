@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from fabric import names
 from fabric.db.models import AllocationModel, ProjectModel, UsageModel
-from fabric.errors import Forbidden, InvalidSpec, NotFound, QuotaExceeded
+from fabric.errors import InvalidSpec, NotFound, QuotaExceeded
 from fabric.quota import engine
 from fabric.quota.engine import Scope
 from fabric.services import audit, pools, projects, quotas
@@ -137,10 +137,7 @@ def release(
     """End an allocation and meter what it used; members release their own, owners any."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     allocation = _in_project(session, project, allocation_id)
-    role = projects.role_of(session, project, actor.user.id)
-    is_owner = actor.user.is_admin or (role is not None and role.allows(Role.OWNER))
-    if allocation.user_id != actor.user.id and not is_owner:
-        raise Forbidden("only the allocation's user or a project owner may release it")
+    projects.require_own_or_owner(session, actor, project, allocation.user_id, "allocation")
     # Under the project's lock, so that two releases of one allocation meter it once and
     # every admission sees releases in the order of their timestamps.
     lock_project(session, project.id)

@@ -24,7 +24,7 @@ from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
 from fabric.backends.ray_jobs import RayApiError
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
-from fabric.errors import Forbidden, InvalidSpec, NotFound, QuotaExceeded
+from fabric.errors import InvalidSpec, NotFound, QuotaExceeded
 from fabric.services import allocations, audit, projects, tokens
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
@@ -276,11 +276,7 @@ def stop(
     """Stop a job: its user or a project owner may."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     job = get(session, actor, project_name, job_id)
-    role = projects.role_of(session, project, actor.user.id)
-    if job.user_id != actor.user.id and not (
-        actor.user.is_admin or (role and role.allows(Role.OWNER))
-    ):
-        raise Forbidden("only the job's user or a project owner may stop it")
+    projects.require_own_or_owner(session, actor, project, job.user_id, "job")
     if job.status not in ACTIVE:
         return job
     if job.submission_id is not None:

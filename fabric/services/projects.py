@@ -45,6 +45,17 @@ def get_for(session: Session, actor: Actor, name: str, needs: Role = Role.VIEWER
     return project
 
 
+def require_own_or_owner(
+    session: Session, actor: Actor, project: ProjectModel, user_id: int, what: str
+) -> None:
+    """Members act on their own work; owners and admins on anyone's in the project."""
+    if user_id == actor.user.id or actor.user.is_admin:
+        return
+    role = role_of(session, project, actor.user.id)
+    if role is None or not role.allows(Role.OWNER):
+        raise Forbidden(f"only the {what}'s user or a project owner may do this")
+
+
 def create(session: Session, actor: Actor, *, name: str, description: str = "") -> ProjectModel:
     names.check(names.PROJECT_NAME, name, "project name", names.PROJECT_NAME_HELP)
     if session.scalar(select(ProjectModel.id).where(ProjectModel.name == name)):
