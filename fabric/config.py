@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     ray_folder: Path | None = None
 
     # How often the server follows running jobs on Ray, and starts queued ones.
-    sync_interval_seconds: float = Field(default=1.0, gt=0)
+    sync_interval_seconds: float = Field(default=0.2, gt=0)
     # Cost per resource-hour for usage reports, e.g. {"gpu": 2.5, "cpu": 0.05}.
     rates: dict[str, float] = Field(default_factory=dict)
 
