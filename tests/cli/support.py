@@ -32,6 +32,18 @@ class Fabric:
         }
         return CliRunner().invoke(app, list(args), input=input, env={**base, **(env or {})})
 
+    def login(self, username: str, password: str) -> Result:
+        """`fabric login` with the password on stdin, saving the session in this home."""
+        return self(
+            "login",
+            "--url",
+            self.server.url,
+            "--username",
+            username,
+            "--password-stdin",
+            input=password + "\n",
+        )
+
 
 def ok(result: Result) -> Result:
     assert result.exit_code == 0, result.output

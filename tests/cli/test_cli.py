@@ -16,17 +16,7 @@ from tests.server import Server
 
 def test_login_saves_a_session_only_its_owner_can_read(server: Server, fabric: Fabric) -> None:
     user = create_user(server)
-    ok(
-        fabric(
-            "login",
-            "--url",
-            server.url,
-            "--username",
-            user.username,
-            "--password-stdin",
-            input=PASSWORD + "\n",
-        )
-    )
+    ok(fabric.login(user.username, PASSWORD))
     saved_file = fabric.home / "credentials.json"
     assert stat.S_IMODE(saved_file.stat().st_mode) == 0o600
     saved = json.loads(saved_file.read_text())
@@ -50,17 +40,7 @@ def test_login_prompts_without_echoing_the_password(server: Server, fabric: Fabr
 
 def test_a_saved_login_is_not_sent_to_another_server(server: Server, fabric: Fabric) -> None:
     user = create_user(server)
-    ok(
-        fabric(
-            "login",
-            "--url",
-            server.url,
-            "--username",
-            user.username,
-            "--password-stdin",
-            input=PASSWORD + "\n",
-        )
-    )
+    ok(fabric.login(user.username, PASSWORD))
     other = fabric("project", "list", env={"FABRIC_URL": "http://127.0.0.1:9"})
     assert "you are logged in to " + server.url in one_error_line(other)
 
