@@ -228,12 +228,15 @@ def finish(session: Session, actor: Actor, job: JobModel, status: str, message: 
     session.commit()
 
 
-def get(session: Session, actor: Actor, project_name: str, job_id: int) -> JobModel:
-    project = projects.get_for(session, actor, project_name)
+def _in_project(session: Session, project: ProjectModel, job_id: int) -> JobModel:
     job = session.get(JobModel, job_id)
     if job is None or job.project_id != project.id:
-        raise NotFound(f"job {job_id} not found in project {project_name!r}")
+        raise NotFound(f"job {job_id} not found in project {project.name!r}")
     return job
+
+
+def get(session: Session, actor: Actor, project_name: str, job_id: int) -> JobModel:
+    return _in_project(session, projects.get_for(session, actor, project_name), job_id)
 
 
 def list_for(
@@ -275,7 +278,7 @@ def stop(
 ) -> JobModel:
     """Stop a job: its user or a project owner may."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
-    job = get(session, actor, project_name, job_id)
+    job = _in_project(session, project, job_id)
     projects.require_own_or_owner(session, actor, project, job.user_id, "job")
     if job.status not in ACTIVE:
         return job
