@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: a tour of the control plane on a throw-away server in .fabric-demo/: a user,
-# a pool, a project with quotas, an allocation admitted and one refused, the audit trail.
+# `make demo`: a tour on a throw-away embedded default in .fabric-demo/: a user, a pool, a
+# project with quotas, an allocation admitted and one refused, real Ray jobs through the
+# fabric CLI and through the real `ray job submit` against Fabric's door, usage, the audit trail.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -97,9 +98,31 @@ step "alice releases her allocation"
 as_alice allocation release vision "$allocation_id"
 as_alice allocation list vision
 
-step "alice runs a real Ray job: admitted against vision's quota, logs followed live"
-as_alice job submit vision --name hello-ray --resource cpu=1 -- \
-    python -c "import os, ray; ray.init(); print('hello from Ray', ray.__version__, 'in', os.environ['FABRIC_PROJECT']); print(ray.cluster_resources())"
+step "alice runs a real Ray job from her code folder: uploaded, admitted against vision's quota, logs followed live"
+code="$FABRIC_HOME/code"
+mkdir -p "$code"
+cat >"$code/train.py" <<'PY'
+import os, sys
+import ray
+
+ray.init()
+print("hello from Ray", ray.__version__, "in project", os.environ["FABRIC_PROJECT"], "via", sys.argv[1])
+print("CPUs in the cluster:", ray.cluster_resources().get("CPU"))
+PY
+as_alice job submit vision --name hello-ray --resource cpu=1 --working-dir "$code" -- \
+    python train.py fabric-cli
+
+step "alice uses Ray's own CLI against Fabric's Ray Jobs door, with an API token: same quota, audit, metering"
+alice_token="$(FABRIC_HOME="$alice_home" "$fabric" token create laptop --days 1 2>/dev/null)"
+door=(--address "$FABRIC_URL/ray/vision" --headers "{\"Authorization\": \"Bearer $alice_token\"}")
+printf '%s\n' "(alice) \$ ray job submit --address $FABRIC_URL/ray/vision" \
+    "    --headers '{\"Authorization\": \"Bearer fabp_...\"}'" \
+    "    --working-dir $code --entrypoint-num-cpus 1 -- python train.py ray-cli"
+"$root/.venv/bin/ray" job submit "${door[@]}" --working-dir "$code" --entrypoint-num-cpus 1 -- \
+    python train.py ray-cli
+printf '%s\n' "(alice) \$ ray job list --address $FABRIC_URL/ray/vision --headers '...'"
+"$root/.venv/bin/ray" job list "${door[@]}" | grep -o "submission_id='[0-9]*'\|status=<JobStatus.[A-Z]*: '[A-Z]*'>" | paste - -
+as_alice job list vision
 
 step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
 as_admin quota set vision cpu 4 --kind concurrent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
@@ -50,6 +51,19 @@ class Settings(BaseSettings):
 
     # How often the server follows running jobs on Ray, and starts queued ones.
     sync_interval_seconds: float = Field(default=0.2, gt=0)
+    # One server at a time reconciles a database: it holds a lease that each pass renews. A
+    # server that dies hands over to another after this long; unset, 20 passes but at least
+    # 10 s. It must also exceed the clock skew between servers.
+    reconciler_lease_seconds: float | None = Field(default=None, gt=0)
+    # A failed attempt with retries left waits base * 2^(attempt-1) seconds, at most the cap.
+    job_retry_backoff_seconds: float = Field(default=1.0, ge=0)
+    job_retry_backoff_max_seconds: float = Field(default=60.0, ge=0)
+    # An admitted job still unsubmitted this long after it was created lost its request (the
+    # server died before calling Ray), and the reconciler submits it. It must exceed the
+    # longest submit a live request can make (Ray's client allows 30 s per call).
+    job_submit_grace_seconds: float = Field(default=120.0, gt=0)
+    # The largest code package (a zipped working directory) a project may upload.
+    max_package_mib: int = Field(default=256, gt=0)
     # Cost per resource-hour for usage reports, e.g. {"gpu": 2.5, "cpu": 0.05}.
     rates: dict[str, float] = Field(default_factory=dict)
 
@@ -87,6 +101,11 @@ class Settings(BaseSettings):
                 "FABRIC_REMOTE_USER_HEADER needs FABRIC_TRUSTED_PROXIES: without it anyone could "
                 "name themselves in the header"
             )
+        if self.reconciler_lease.total_seconds() <= 2 * self.sync_interval_seconds:
+            raise ValueError(
+                "FABRIC_RECONCILER_LEASE_SECONDS must exceed two FABRIC_SYNC_INTERVAL_SECONDS: "
+                "a lease that lapses between passes would pass from server to server"
+            )
         self._check_oidc()
         return self
 
@@ -118,6 +137,11 @@ class Settings(BaseSettings):
     @cached_property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies]
+
+    @property
+    def reconciler_lease(self) -> timedelta:
+        seconds = self.reconciler_lease_seconds or max(10.0, 20 * self.sync_interval_seconds)
+        return timedelta(seconds=seconds)
 
     @property
     def resolved_database_url(self) -> str:

@@ -29,8 +29,16 @@ class NotFound(FabricError):
     status_code = 404
 
 
+class MethodNotAllowed(FabricError):
+    status_code = 405
+
+
 class Conflict(FabricError):
     status_code = 409
+
+
+class PayloadTooLarge(FabricError):
+    status_code = 413
 
 
 class QuotaExceeded(FabricError):

@@ -1,18 +1,25 @@
-"""The server's background loop that keeps jobs in step with Ray."""
+"""The server's background loop that keeps jobs in step with Ray.
+
+Every server runs one, but only the holder of the database's `reconciler` lease works: two
+servers on one database would otherwise both start queued jobs and both follow running ones.
+The others check each pass and take over when the holder stops or dies.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
-from fabric.services import job_sync
+from fabric.services import job_sync, leases
 
 log = logging.getLogger("fabric.reconciler")
+LEASE = "reconciler"
 
 
 class Reconciler:
@@ -27,6 +34,8 @@ class Reconciler:
         self._settings = settings
         self._backend = backend
         self._clock = clock
+        self._holder = leases.Holder()
+        self._holding = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fabric-reconciler", daemon=True)
 
@@ -34,14 +43,39 @@ class Reconciler:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the loop and give the lease up, so that another server takes over at once."""
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            # A pass still works: releasing now could let another server work beside it.
+            log.warning("reconciler pass still running at stop; its lease will expire")
+            return
+        try:
+            with self._sessions() as session:
+                leases.release(session, LEASE, self._holder)
+        except SQLAlchemyError:
+            log.exception("could not release the reconciler lease; it will expire")
+
+    def reconcile_once(self) -> bool:
+        """One pass if this server holds the lease (taking or renewing it); False if not."""
+        duration = self._settings.reconciler_lease
+        with self._sessions() as session:
+            expires_at = leases.acquire(session, LEASE, self._holder, self._clock, duration)
+            if (expires_at is not None) != self._holding:
+                self._holding = expires_at is not None
+                log.info("this server %s reconciles jobs", "now" if self._holding else "no longer")
+            if expires_at is None:
+                return False
+            # Half the lease is left for the last job's Ray calls when the pass stops early.
+            until = expires_at - duration / 2
+            job_sync.sync(session, self._settings, self._backend, self._clock, until=until)
+        return True
 
     def _run(self) -> None:
         while not self._stop.wait(self._settings.sync_interval_seconds):
             try:
-                with self._sessions() as session:
-                    job_sync.sync(session, self._settings, self._backend, self._clock)
+                self.reconcile_once()
             except Exception:
                 # One bad pass must not end the loop: the next one tries again.
                 log.exception("job reconciliation failed; retrying")

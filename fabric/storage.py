@@ -17,3 +17,7 @@ def project_dir(settings: Settings, project: str) -> Path:
 
 def run_dir(settings: Settings, project: str, job_id: int) -> Path:
     return project_dir(settings, project) / "runs" / f"job-{job_id}"
+
+
+def package_dir(settings: Settings, project: str) -> Path:
+    return project_dir(settings, project) / "packages"

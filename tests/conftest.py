@@ -60,6 +60,8 @@ def server(
             trusted_proxies=["127.0.0.1/32"],
             remote_user_header=REMOTE_USER_HEADER,
             remote_user_autocreate=True,
+            # Small enough that a test can send one byte too many.
+            max_package_mib=1,
             **ray_settings,
         ) as running,
     ):

@@ -78,3 +78,10 @@ def test_secret_settings_do_not_print() -> None:
 )
 def test_local_url_reaches_the_server_from_this_machine(host: str, url: str) -> None:
     assert Settings(host=host).local_url == url
+
+
+def test_the_reconciler_lease_outlasts_its_passes() -> None:
+    assert Settings().reconciler_lease.total_seconds() == 10
+    assert Settings(sync_interval_seconds=2).reconciler_lease.total_seconds() == 40
+    with pytest.raises(ValidationError, match="FABRIC_RECONCILER_LEASE_SECONDS"):
+        Settings(reconciler_lease_seconds=0.3)

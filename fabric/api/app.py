@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from fabric import __version__
@@ -14,11 +15,14 @@ from fabric.api import errors
 from fabric.api.routers import (
     audit,
     auth,
+    dashboard,
     health,
     jobs,
+    packages,
     pools,
     projects,
     quotas,
+    ray_door,
     tokens,
     users,
 )
@@ -71,8 +75,10 @@ def create_app(
             _announce_password(settings, generated)
         reconciler = Reconciler(app.state.sessionmaker, settings, backend, clock)
         reconciler.start()
+        app.state.proxy = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
         log.info("fabric %s ready on database %s", __version__, engine.url.render_as_string())
         yield
+        await app.state.proxy.aclose()
         reconciler.stop()
         engine.dispose()
 
@@ -83,6 +89,7 @@ def create_app(
     app.state.backend = backend
     app.state.sessionmaker = make_sessionmaker(engine)
     errors.install(app)
-    for module in (health, auth, users, tokens, projects, pools, quotas, jobs, audit):
+    routers = (health, auth, users, tokens, projects, pools, quotas, jobs, packages, audit)
+    for module in (*routers, ray_door, dashboard):
         app.include_router(module.router)
     return app

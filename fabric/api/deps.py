@@ -6,17 +6,15 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from fabric.auth.identity import client_address, remote_user
+from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.errors import Unauthenticated
 from fabric.services import tokens, users
 from fabric.services.actor import Actor
-
-_bearer = HTTPBearer(auto_error=False)
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -42,7 +40,12 @@ async def get_clock(request: Request) -> Clock:
     return request.app.state.clock
 
 
+async def get_backend(request: Request) -> ComputeBackend:
+    return request.app.state.backend
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+BackendDep = Annotated[ComputeBackend, Depends(get_backend)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
@@ -55,26 +58,41 @@ async def get_client(request: Request, settings: SettingsDep) -> str:
 ClientDep = Annotated[str, Depends(get_client)]
 
 
+def authenticate(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    client: str,
+    peer: str,
+    headers: dict[str, str],
+) -> Actor:
+    """Who sends the request: a trusted proxy's remote user, or the owner of a bearer token.
+
+    Shared by HTTP routes and websockets, which FastAPI's security helpers do not serve.
+    """
+    sso_name = remote_user(settings, peer, headers)
+    if sso_name is not None:
+        user = users.from_sso(session, settings, clock, sso_name, client)
+    else:
+        scheme, _, secret = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("authentication required: send 'Authorization: Bearer TOKEN'")
+        user = tokens.resolve(session, secret.strip(), clock)
+    # End the read transaction: the connection goes back to the pool while this request
+    # waits for a worker thread to run its route.
+    session.commit()
+    return Actor(user, client, clock)
+
+
 def get_actor(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
     client: ClientDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
     peer = request.client.host if request.client else ""
-    sso_name = remote_user(settings, peer, dict(request.headers))
-    if sso_name is not None:
-        user = users.from_sso(session, settings, clock, sso_name, client)
-    elif credentials is None:
-        raise Unauthenticated("authentication required: send 'Authorization: Bearer TOKEN'")
-    else:
-        user = tokens.resolve(session, credentials.credentials, clock)
-    # End the read transaction: the connection goes back to the pool while this request
-    # waits for a worker thread to run its route.
-    session.commit()
-    return Actor(user, client, clock)
+    return authenticate(session, settings, clock, client, peer, dict(request.headers))
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

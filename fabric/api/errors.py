@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fabric.backends.base import BackendUnavailable
 from fabric.errors import FabricError, QuotaExceeded, RateLimited
 
 log = logging.getLogger("fabric.api")
@@ -31,6 +32,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(BackendUnavailable)
+    async def backend_unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -192,6 +192,7 @@ class JobPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    retry_at: datetime | None = Field(description="when a failed attempt's retry may start")
 
 
 class UsagePublic(BaseModel):
@@ -199,3 +200,13 @@ class UsagePublic(BaseModel):
     resource: str
     resource_seconds: float
     cost: float | None = Field(description="at FABRIC_RATES per resource-hour; none if unset")
+
+
+class PackagePublic(BaseModel):
+    name: str
+    size_bytes: int
+
+
+class DashboardLink(BaseModel):
+    url: str = Field(description="opens the dashboard once, logged in; relative to the server")
+    expires_in_seconds: int

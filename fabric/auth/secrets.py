@@ -10,7 +10,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-PREFIXES = {"session": "fabs_", "api": "fabp_", "job": "fabj_"}
+PREFIXES = {
+    "session": "fabs_",
+    "api": "fabp_",
+    "job": "fabj_",
+    "ticket": "fabt_",
+    "dashboard": "fabd_",
+}
 
 
 @dataclass(frozen=True)

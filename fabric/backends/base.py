@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -79,6 +80,10 @@ class ComputeBackend(Protocol):
 
     def cluster(self, project: str) -> ClusterInfo:
         """The project's cluster as it is now; BackendUnavailable when it does not answer."""
+        ...
+
+    def ensure_package(self, project: str, uri: str, path: Path) -> None:
+        """Make the code package `uri` (a `gcs://` name) available to the project's cluster."""
         ...
 
     def submit_job(self, project: str, spec: JobSpec) -> str: ...

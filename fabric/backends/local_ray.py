@@ -7,6 +7,7 @@ one project's jobs from another's.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fabric.backends.base import ClusterInfo, Feature, JobSpec, JobState
@@ -34,6 +35,9 @@ class LocalRayBackend:
             dashboard_url=self.head.dashboard_url,
             resources=fabric_resources(node["resources_total"] for node in alive),
         )
+
+    def ensure_package(self, project: str, uri: str, path: Path) -> None:
+        self.api.ensure_package(uri, path)
 
     def submit_job(self, project: str, spec: JobSpec) -> str:
         return self.api.submit(spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,11 +28,14 @@ class RayJobsApi:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise BackendUnavailable(f"Ray at {self.base_url} does not answer ({exc})") from exc
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
         if response.status_code >= 400:
             raise RayApiError(response.text.strip() or f"HTTP {response.status_code}")
         return response.json()
@@ -42,6 +46,17 @@ class RayJobsApi:
     def nodes(self) -> list[dict[str, Any]]:
         """Ray's nodes (State API), each with its `state` and `resources_total`."""
         return self._call("GET", "/api/v0/nodes")["data"]["result"]["result"]
+
+    def ensure_package(self, uri: str, path: Path) -> None:
+        """Upload a package unless the head has it; asking also pins it there for a while."""
+        protocol, name = uri.split("://", 1)
+        route = f"/api/packages/{protocol}/{name}"
+        if self._request("GET", route).status_code == 200:
+            return
+        with path.open("rb") as handle:
+            response = self._request("PUT", route, content=handle)
+        if response.status_code != 200:
+            raise RayApiError(f"upload of {uri} failed: HTTP {response.status_code}")
 
     def submit(self, spec: JobSpec) -> str:
         body: dict[str, Any] = {
@@ -72,15 +87,17 @@ class RayJobsApi:
     def logs(self, submission_id: str) -> str:
         return self._call("GET", f"/api/jobs/{submission_id}/logs")["logs"]
 
-    def follow_logs(self, submission_id: str, interval: float = 0.5) -> Iterator[str]:
-        """Yield new log text as it appears, until the job has ended and all is read."""
+    def follow_logs(self, submission_id: str, interval: float = 0.2) -> Iterator[str]:
+        """Yield new log text as it appears, until the job has ended and all is read.
+
+        An idle poll yields an empty string, so a consumer can notice its client is gone.
+        """
         seen = 0
         while True:
             ended = self.state(submission_id).status.terminal
             text = self.logs(submission_id)
-            if len(text) > seen:
-                yield text[seen:]
-                seen = len(text)
+            yield text[seen:]
+            seen = len(text)
             if ended:
                 return
             time.sleep(interval)

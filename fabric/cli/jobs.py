@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import shlex
+import tempfile
 import time
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption, amounts, split_pairs
 from fabric.cli.output import pairs, print_fields, print_json, print_table, when
 from fabric.sdk import Client
+from fabric.sdk.packages import package
 
 app = typer.Typer(no_args_is_help=True, help="Jobs: commands run on Ray within quota.")
 
@@ -102,17 +106,12 @@ def _outcome(job: dict[str, Any]) -> str:
     return f"job {job['id']} {job['status']}{reason}"
 
 
-def _waiting(job: dict[str, Any], followed: int) -> bool:
-    """Whether nothing new happened: not yet running, or still running the followed attempt."""
-    return job["status"] in WAITING or (
-        job["status"] == Status.RUNNING and job["attempt"] == followed
-    )
-
-
-def _poll(client: Client, project: str, job: dict[str, Any], followed: int) -> dict[str, Any]:
-    """The job once something new happened, its state kept live on stderr meanwhile."""
+def _poll(
+    client: Client, project: str, job: dict[str, Any], waiting: tuple[Status, ...]
+) -> dict[str, Any]:
+    """The job once it left the `waiting` states, its state kept live on stderr meanwhile."""
     with Console(stderr=True).status(_label(job)) as line:
-        while _waiting(job, followed):
+        while job["status"] in waiting:
             time.sleep(POLL_SECONDS)
             job = client.get_job(project, job["id"])
             line.update(_label(job))
@@ -122,22 +121,38 @@ def _poll(client: Client, project: str, job: dict[str, Any], followed: int) -> d
 def _run_to_end(
     client: Client, project: str, job: dict[str, Any], *, show_logs: bool
 ) -> dict[str, Any]:
-    """Wait for the job to end, printing each attempt's output from when it starts to run.
+    """Wait for the job to end, printing its output from when it starts to run.
 
-    The stream ends when Ray says the attempt ended; the job's status follows once Fabric's
-    reconciler has seen it, which may start a retry to follow in turn.
+    The server's log stream follows every attempt and ends once the job's record is final,
+    so the status read after it is the end.
     """
-    followed = 0
-    while job["status"] not in ENDED:
-        if job["status"] == Status.RUNNING and job["attempt"] != followed:
-            followed = job["attempt"]
-            for chunk in client.follow_job_logs(project, job["id"]) if show_logs else ():
-                typer.echo(chunk, nl=False)
-        job = _poll(client, project, job, followed)
-    if show_logs and job["attempt"] and job["attempt"] != followed:
-        # It ran and ended between two polls: its output is all there.
-        typer.echo(client.job_logs(project, job["id"]), nl=False)
-    return job
+    job = _poll(client, project, job, WAITING)
+    if not show_logs:
+        return _poll(client, project, job, (*WAITING, Status.RUNNING))
+    for chunk in client.follow_job_logs(project, job["id"]):
+        typer.echo(chunk, nl=False)
+    return client.get_job(project, job["id"])
+
+
+def _upload(client: Client, project: str, directory: Path, excludes: list[str]) -> str:
+    """Upload the directory as a package of the project, unless it is there already."""
+    with tempfile.TemporaryDirectory() as folder:
+        zipped = package(directory, Path(folder), excludes)
+        uri = f"gcs://{zipped.name}"
+        if client.has_package(project, zipped.name):
+            typer.echo(f"{directory}: unchanged since its last upload", err=True)
+            return uri
+        columns = (
+            TextColumn("uploading {task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            task = bar.add_task(directory.resolve().name, total=zipped.stat().st_size)
+            return client.upload_package(
+                project, zipped, progress=lambda sent: bar.advance(task, sent)
+            )
 
 
 @app.command()
@@ -165,6 +180,18 @@ def submit(
         float | None, typer.Option(help="Stop it after this many seconds of running.")
     ] = None,
     retries: Annotated[int, typer.Option(help="Run it again this many times if it fails.")] = 0,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Upload this directory; the job runs in it (what .gitignore lists stays out).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="A .gitignore-style pattern to leave out of --working-dir."),
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once submitted; do not follow it.")
     ] = False,
@@ -182,6 +209,8 @@ def submit(
     resources = amounts(resource, "--resource") or None
     runtime_env = _runtime_env(env, pip)
     with connect() as client:
+        if working_dir is not None:
+            runtime_env["working_dir"] = _upload(client, project, working_dir, exclude or [])
         job = client.submit_job(
             project,
             shlex.join(command),

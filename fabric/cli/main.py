@@ -7,6 +7,7 @@ import typer
 from fabric.cli import (
     allocations,
     audit,
+    dashboard,
     db,
     embedded,
     jobs,
@@ -45,3 +46,4 @@ app.add_typer(allocations.app, name="allocation")
 app.add_typer(jobs.app, name="job")
 app.command()(usage.usage)
 app.command()(audit.audit)
+app.command()(dashboard.dashboard)

@@ -231,7 +231,8 @@ class JobModel(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(String(2000), default="")
-    # Ray's id of the current attempt; None while queued.
+    # Ray's id of the current attempt; None while queued, and between a failed attempt and
+    # its retry.
     submission_id: Mapped[str | None] = mapped_column(String(100), unique=True)
     allocation_id: Mapped[int | None] = mapped_column(
         ForeignKey("allocations.id", ondelete="SET NULL")
@@ -239,6 +240,23 @@ class JobModel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the reconciler may (re)submit an admitted job that has no submission: the next
+    # attempt after a failure's backoff. None for a job that its request is submitting.
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[UserModel] = relationship(lazy="joined")
     project: Mapped[ProjectModel] = relationship(lazy="joined")
+
+
+class LeaseModel(Base):
+    """A named lease that one server holds at a time (e.g. `reconciler`), renewed while it
+    works and taken over by another once it expires."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # A random id per holder: two servers on one host, or one restarted, never share it.
+    holder: Mapped[str] = mapped_column(String(32))
+    # Host and process of the holder, for humans reading the table.
+    holder_name: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -61,11 +61,10 @@ class Usage:
 class Violation:
     limit: Limit
     message: str
-
-    @property
-    def may_fit_later(self) -> bool:
-        """A concurrent or total limit frees up with time; a single limit never does."""
-        return self.limit.kind is not Kind.SINGLE
+    # Concurrent and total limits free up with time, unless the request alone exceeds them;
+    # a single limit never does. A request that never fits must not wait in a queue, where
+    # it would hold back every request behind it.
+    may_fit_later: bool
 
 
 @dataclass(frozen=True)
@@ -96,13 +95,17 @@ def _check(limit: Limit, request: Request, usage: Usage, who: str) -> Violation 
     name = f"{who} {limit.kind} quota on {limit.resource} is {_fmt(limit.value)}"
     if limit.kind is Kind.SINGLE:
         if asked > limit.value:
-            return Violation(limit, f"{name} per request; {_fmt(asked)} requested")
+            return Violation(
+                limit, f"{name} per request; {_fmt(asked)} requested", may_fit_later=False
+            )
         return None
     if limit.kind is Kind.CONCURRENT:
         held = usage.running.get(limit.resource, 0.0)
         if held + asked > limit.value:
             return Violation(
-                limit, f"{name}; {_fmt(held)} in use + {_fmt(asked)} requested exceeds it"
+                limit,
+                f"{name}; {_fmt(held)} in use + {_fmt(asked)} requested exceeds it",
+                may_fit_later=asked <= limit.value,
             )
         return None
     assert limit.period is not None
@@ -114,6 +117,7 @@ def _check(limit: Limit, request: Request, usage: Usage, who: str) -> Violation 
             f"{name} resource-seconds per {limit.period}; {_fmt(used)} used"
             + (f" + {_fmt(expected)} expected" if expected else "")
             + " leaves no room",
+            may_fit_later=expected <= limit.value,
         )
     return None
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 Json = Any
+UPLOAD_CHUNK = 1 << 20
 
 
 class ApiError(Exception):
@@ -382,6 +384,35 @@ class Client:
         path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/logs"
         return self._send("GET", path).text
 
+    def has_package(self, project: str, name: str) -> bool:
+        try:
+            self._request("GET", f"/api/v1/projects/{_part(project)}/packages/{_part(name)}")
+        except ApiError as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
+    def upload_package(
+        self, project: str, path: Path, progress: Callable[[int], None] | None = None
+    ) -> str:
+        """Upload a zip as one of the project's packages, streamed; jobs name it `gcs://NAME`.
+
+        `progress` hears how many bytes each chunk sent.
+        """
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(UPLOAD_CHUNK):
+                    yield chunk
+                    if progress:
+                        progress(len(chunk))
+
+        route = f"/api/v1/projects/{_part(project)}/packages/{_part(path.name)}"
+        headers = {"Content-Length": str(path.stat().st_size)}
+        self._request("PUT", route, content=chunks(), headers=headers, timeout=self._stream_timeout)
+        return f"gcs://{path.name}"
+
     def follow_job_logs(self, project: str, job_id: int) -> Iterator[str]:
         """The job's output as it is written, until the job ends; a queued job is waited for."""
         path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/logs"
@@ -395,6 +426,11 @@ class Client:
                 yield from response.iter_text()
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
+
+    def open_dashboard(self, project: str) -> str:
+        """A link to the project's Ray dashboard for a browser: it works once, for a minute."""
+        link = self._request("POST", f"/api/v1/projects/{_part(project)}/dashboard")
+        return self.url + link["url"]
 
     def usage(
         self,

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fabric import names
-from fabric.db.models import AllocationModel, ProjectModel, UsageModel
+from fabric.db.models import AllocationModel, PoolModel, ProjectModel, UsageModel
 from fabric.errors import InvalidSpec, NotFound, QuotaExceeded
 from fabric.quota import engine
 from fabric.quota.engine import Scope
@@ -55,10 +55,9 @@ def admit(
     purpose: str = "",
     expected_seconds: float | None = None,
 ) -> AllocationModel:
-    project = projects.get_for(session, actor, project_name, Role.MEMBER)
-    check_resources(resources)
-    pool_row = pools.check_usable(session, project.id, pool, project_name) if pool else None
-    request = engine.Request(resources, expected_seconds)
+    project, pool_row, request = _prepare(
+        session, actor, project_name, resources, pool, expected_seconds
+    )
     # A refusal read without the lock is as good as one under it (capacity may free a moment
     # later either way), and sparing the lock keeps a full project from stalling its releases.
     _decide(session, actor, project.id, request)
@@ -87,6 +86,38 @@ def admit(
     )
     session.commit()
     return allocation
+
+
+def check(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    *,
+    resources: dict[str, float],
+    pool: str | None = None,
+    expected_seconds: float | None = None,
+) -> None:
+    """Raise what `admit` would raise now, admitting nothing.
+
+    For a request that must wait its turn anyway (behind its project's queue) but should hear
+    at once when it is not allowed or can never fit.
+    """
+    project, _, request = _prepare(session, actor, project_name, resources, pool, expected_seconds)
+    _decide(session, actor, project.id, request)
+
+
+def _prepare(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    resources: dict[str, float],
+    pool: str | None,
+    expected_seconds: float | None,
+) -> tuple[ProjectModel, PoolModel | None, engine.Request]:
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    check_resources(resources)
+    pool_row = pools.check_usable(session, project.id, pool, project_name) if pool else None
+    return project, pool_row, engine.Request(resources, expected_seconds)
 
 
 def _decide(session: Session, actor: Actor, project_id: int, request: engine.Request) -> datetime:

@@ -1,9 +1,10 @@
 """Jobs: admitted against quota, submitted to Ray, queued when they may fit later.
 
-A request that can never fit (a `single` limit) is refused at once; one that may fit when
-other work ends waits as QUEUED, in order, and the reconciler (`job_sync`) starts it. No
-network call happens inside a database transaction: admission commits, then Ray is called,
-then the outcome is stored.
+A request that can never fit (a `single` limit, or one it exceeds on its own) is refused at
+once; one that may fit when other work ends waits as QUEUED, and so does any request of a
+project whose queue is not empty: the reconciler (`job_sync`) starts each project's queue in
+order. No network call happens inside a database transaction: admission commits, then Ray is
+called, then the outcome is stored.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
 from fabric.backends.ray_jobs import RayApiError
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
-from fabric.errors import InvalidSpec, NotFound, QuotaExceeded
-from fabric.services import allocations, audit, projects, tokens
+from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
+from fabric.services import allocations, audit, packages, projects, tokens
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
@@ -39,7 +40,7 @@ RUNTIME_ENV_KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", 
 RAY_CUSTOM_NAMES = {"npu": "NPU"}
 
 
-def _check_runtime_env(runtime_env: dict[str, Any]) -> None:
+def _check_runtime_env(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None:
     unknown = set(runtime_env) - RUNTIME_ENV_KEYS
     if unknown:
         raise InvalidSpec(
@@ -54,6 +55,7 @@ def _check_runtime_env(runtime_env: dict[str, Any]) -> None:
     reserved = sorted(k for k in env_vars if k.startswith("FABRIC_"))
     if reserved:
         raise InvalidSpec(f"runtime_env.env_vars: {', '.join(reserved)} are set by Fabric")
+    packages.check_sources(settings, project, runtime_env)
 
 
 def submit(
@@ -77,7 +79,7 @@ def submit(
     if name is not None and not JOB_NAME.match(name):
         raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
     runtime_env = runtime_env or {}
-    _check_runtime_env(runtime_env)
+    _check_runtime_env(settings, project.name, runtime_env)
     resources = resources or dict(DEFAULT_RESOURCES)
     allocations.check_resources(resources)
     job = JobModel(
@@ -120,8 +122,22 @@ def submit(
 def _admit(
     session: Session, actor: Actor, project: ProjectModel, job: JobModel
 ) -> AllocationModel | None:
-    """The job's allocation, or None when it may fit later; QuotaExceeded when it never will."""
+    """The job's allocation, or None when it must queue; QuotaExceeded when it never fits.
+
+    It queues when it may fit later, and also when its project already has queued jobs:
+    those go first, however small the newcomer.
+    """
     try:
+        if _has_queued(session, project.id):
+            allocations.check(
+                session,
+                actor,
+                project.name,
+                resources=job.resources,
+                pool=job.pool,
+                expected_seconds=job.timeout_seconds,
+            )
+            return None
         return allocations.admit(
             session,
             actor,
@@ -135,6 +151,17 @@ def _admit(
         if exc.may_fit_later:
             return None
         raise
+
+
+def _has_queued(session: Session, project_id: int) -> bool:
+    return (
+        session.scalar(
+            select(JobModel.id)
+            .where(JobModel.project_id == project_id, JobModel.status == QUEUED)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def start(
@@ -165,10 +192,17 @@ def start(
         "FABRIC_JOB_TOKEN_FILE": str(token_file),
     }
     resources = dict(job.resources)
+    try:
+        runtime_env, needed = packages.for_cluster(settings, project, job.runtime_env)
+        for uri, path in needed.items():
+            backend.ensure_package(project, uri, path)
+    except (NotFound, BackendUnavailable, RayApiError) as exc:
+        finish(session, actor, job, FAILED, f"cannot hand the job's code to Ray: {exc}")
+        return
     spec = JobSpec(
         submission_id=f"fabric-{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
         entrypoint=job.entrypoint,
-        runtime_env={**job.runtime_env, "env_vars": env_vars},
+        runtime_env={**runtime_env, "env_vars": env_vars},
         cpu=resources.pop("cpu", 0.0),
         memory_gib=resources.pop("memory", 0.0),
         gpu=resources.pop("gpu", 0.0),
@@ -302,20 +336,54 @@ def follow_logs(
     backend: ComputeBackend,
     project_name: str,
     job_id: int,
-    interval: float = 0.5,
+    interval: float = 0.2,
 ) -> Iterator[str]:
-    """Stream the current attempt's output until it ends, first waiting while it is queued.
+    """Stream the job's output until its record says it ended, attempt after attempt.
 
-    It opens its own sessions: it runs after the request that asked for it has returned. The
-    caller checks access before handing it out.
+    It waits while the job is queued and between retries, and ends only once the job's row
+    is final, so whoever reads the status next sees the end the stream showed. An empty
+    string after each idle poll lets the consumer notice a client that went away. It opens
+    its own sessions: it runs after the request that asked for it has returned; the caller
+    checks access before handing it out.
     """
+    followed: str | None = None
     while True:
         with sessions() as session:
             job = session.get(JobModel, job_id)
-            if job is None or (job.submission_id is None and job.status not in ACTIVE):
+            if job is None:
                 return
-            submission_id = job.submission_id
-        if submission_id is not None:
+            submission_id, active = job.submission_id, job.status in ACTIVE
+        if submission_id is not None and submission_id != followed:
             yield from backend.follow_job_logs(project_name, submission_id)
+            followed = submission_id
+        elif not active:
             return
-        time.sleep(interval)
+        else:
+            yield ""
+            time.sleep(interval)
+
+
+def find(session: Session, actor: Actor, project_name: str, ref: str) -> JobModel:
+    """A job by its id, or by its name (the newest of that name): how Ray's tools name jobs."""
+    project = projects.get_for(session, actor, project_name)
+    if ref.isdigit():
+        return _in_project(session, project, int(ref))
+    job = session.scalar(
+        select(JobModel)
+        .where(JobModel.project_id == project.id, JobModel.name == ref)
+        .order_by(JobModel.id.desc())
+        .limit(1)
+    )
+    if job is None:
+        raise NotFound(f"job {ref!r} not found in project {project_name!r}")
+    return job
+
+
+def check_name_free(session: Session, actor: Actor, project_name: str, name: str) -> None:
+    """Ray refuses a second job under one submission id; the door keeps that promise."""
+    project = projects.get_for(session, actor, project_name)
+    taken = session.scalar(
+        select(JobModel.id).where(JobModel.project_id == project.id, JobModel.name == name)
+    )
+    if taken is not None or name.isdigit():
+        raise Conflict(f"submission id {name!r} is already used in project {project_name!r}")

@@ -1,6 +1,7 @@
-"""Bearer tokens: login sessions that expire soon, personal API tokens that expire later.
+"""Tokens: login sessions that expire soon, personal API tokens that expire later, a job's
+token for its run, and the dashboard's one-minute tickets and project-bound browser sessions.
 
-Both are stored as SHA-256 digests; the secret is returned once, at creation.
+All are stored as SHA-256 digests; the secret is returned once, at creation.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fabric.auth import secrets
@@ -21,6 +22,9 @@ from fabric.services.actor import Actor
 
 # last_used_at is written at most this often, so that reads do not each cost a write.
 _TOUCH_EVERY = timedelta(minutes=1)
+# What may stand in an Authorization header; tickets and dashboard cookies may not.
+BEARER_KINDS = frozenset({"session", "api", "job"})
+TICKET_LIFETIME = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,50 @@ def revoke_secret(session: Session, actor: Actor, secret: str) -> None:
         session.commit()
 
 
-def resolve(session: Session, secret: str, clock: Clock) -> UserModel:
-    """The user behind a bearer secret, or Unauthenticated with the reason."""
+def issue_ticket(session: Session, actor: Actor, scope: str) -> Issued:
+    """A single-use secret, good for a minute, that a browser trades for a `scope` session.
+
+    It rides in a URL (a browser cannot send a bearer header on a page load), which is why
+    it is worth so little: one use, one minute, one scope.
+    """
+    return _issue(session, actor.user, "ticket", scope, actor.clock, TICKET_LIFETIME)
+
+
+def redeem_ticket(
+    session: Session, settings: Settings, secret: str, scope: str, clock: Clock
+) -> Issued:
+    """Spend a ticket for a browser session bound to the same scope."""
+    user = resolve(session, secret, clock, kinds=frozenset({"ticket"}), scope=scope)
+    spent = session.execute(
+        update(TokenModel)
+        .where(TokenModel.token_hash == secrets.digest(secret), TokenModel.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
+    if spent.rowcount != 1:
+        session.rollback()
+        raise Unauthenticated("this link was used already; open the dashboard again")
+    lifetime = timedelta(seconds=settings.session_ttl_seconds)
+    issued = _issue(session, user, "dashboard", scope, clock, lifetime)
+    session.commit()
+    return issued
+
+
+def resolve(
+    session: Session,
+    secret: str,
+    clock: Clock,
+    *,
+    kinds: frozenset[str] = BEARER_KINDS,
+    scope: str | None = None,
+) -> UserModel:
+    """The user behind a secret of one of `kinds` (and `scope`), or Unauthenticated with why."""
     if not secrets.looks_like_token(secret):
         raise Unauthenticated("invalid token")
     token = session.scalar(
         select(TokenModel).where(TokenModel.token_hash == secrets.digest(secret))
     )
     now = clock.now()
-    if token is None:
+    if token is None or token.kind not in kinds or (scope is not None and token.name != scope):
         raise Unauthenticated("invalid token")
     if token.revoked_at is not None:
         raise Unauthenticated("token revoked; log in again or create a new API token")

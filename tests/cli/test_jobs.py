@@ -6,7 +6,9 @@ import json
 import shlex
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from fabric.sdk import Client
@@ -156,3 +158,39 @@ def test_an_unknown_project_is_one_error_line(server: Server, fabric: Fabric) ->
     ):
         result = fabric(*args, token=server.admin_token)
         assert one_error_line(result) == f"error: project {name!r} not found"
+
+
+def test_submit_uploads_the_working_dir_with_a_progress_bar(
+    server: Server, fabric: Fabric, tmp_path: Path
+) -> None:
+    project = create_project(server)
+    code = tmp_path / "code"
+    (code / "data").mkdir(parents=True)
+    (code / "main.py").write_text("import os; print(sorted(os.listdir('.')))")
+    (code / "data" / "big.bin").write_bytes(b"x" * 1000)
+    (code / "notes.log").write_text("left out by .gitignore")
+    (code / ".gitignore").write_text("*.log\n")
+    submit = (
+        "job", "submit", project.name, *TINY, "--working-dir", str(code),
+        "--exclude", "data/", "--", "python", "main.py",
+    )  # fmt: skip
+    first = ok(fabric(*submit, token=project.member.token))
+    assert "['.gitignore', 'main.py']" in first.stdout
+    assert "uploading code" in first.stderr and "bytes" in first.stderr, first.stderr
+    again = ok(fabric(*submit, token=project.member.token))
+    assert "unchanged since its last upload" in again.stderr
+    assert "uploading" not in again.stderr
+    missing = fabric(
+        "job", "submit", project.name, "--working-dir", str(tmp_path / "nope"), "--", "true",
+        token=project.member.token,
+    )  # fmt: skip
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+
+
+def test_dashboard_prints_a_link_that_logs_the_browser_in(server: Server, fabric: Fabric) -> None:
+    project = create_project(server)
+    result = ok(fabric("dashboard", project.name, "--no-browser", token=project.viewer.token))
+    link = result.stdout.strip()
+    assert link.startswith(f"{server.url}/ray/{project.name}/dashboard/?ticket=")
+    with httpx.Client(follow_redirects=True) as browser:
+        assert "Ray Dashboard" in browser.get(link).text

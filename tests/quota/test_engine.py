@@ -30,6 +30,14 @@ def test_single_limit_never_fits_later() -> None:
     assert "user ann's single quota on gpu is 2 per request; 3 requested" in decision.reason
 
 
+def test_a_request_over_a_limit_on_its_own_never_fits_later() -> None:
+    alone = admit(Request({"gpu": 5}), {}, [GPU_CONCURRENT], user="ann")
+    assert not alone.admitted and not alone.may_fit_later
+    day = Limit(Scope.PROJECT, "gpu", Kind.TOTAL, 3600, Period.DAY)
+    longer = admit(Request({"gpu": 1}, expected_seconds=3601), {}, [day], user="ann")
+    assert not longer.admitted and not longer.may_fit_later
+
+
 def test_user_limit_uses_the_users_own_usage() -> None:
     limits = [Limit(Scope.USER, "cpu", Kind.CONCURRENT, 8)]
     usage = {Scope.PROJECT: Usage(running={"cpu": 100}), Scope.USER: Usage(running={"cpu": 6})}

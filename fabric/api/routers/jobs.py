@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
-from fabric.api.deps import ActorDep, SessionDep, SettingsDep
+from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep
 from fabric.api.schemas import JobCreate, JobPublic, UsagePublic
-from fabric.backends.base import ComputeBackend
 from fabric.db.models import JobModel
 from fabric.services import jobs, usage
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["jobs"])
-
-
-async def get_backend(request: Request) -> ComputeBackend:
-    return request.app.state.backend
-
-
-BackendDep = Annotated[ComputeBackend, Depends(get_backend)]
 
 
 def _public(session: Session, job: JobModel) -> JobPublic:
@@ -43,6 +33,7 @@ def _public(session: Session, job: JobModel) -> JobPublic:
         created_at=job.created_at,
         started_at=job.started_at,
         ended_at=job.ended_at,
+        retry_at=job.retry_at,
     )
 
 
