@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
+from urllib.parse import urlsplit
 
+import httpx
+from playwright.sync_api import sync_playwright
+
+from fabric.backends.local_head import LocalRayHead
+from tests.browsers import chromium
 from tests.factories import create_project
 from tests.server import Server
 
@@ -82,3 +87,37 @@ def test_a_link_opens_the_dashboard_in_a_browser_once(server: Server) -> None:
 
 def _bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
+
+
+def test_the_dashboard_works_in_a_real_browser(server: Server) -> None:
+    """Chromium opens the link: the page loads, its API calls stay behind the door, and each
+    gets what Ray itself answers (a head without Prometheus or Serve answers some with errors).
+    """
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        link = client.post(f"/api/v1/projects/{project.name}/dashboard").json()["url"]
+    answers: dict[str, int] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("response", lambda r: answers.setdefault(_path(r.url), r.status))
+            page.goto(server.url + link)
+            page.wait_for_load_state("networkidle")
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    prefix = _dashboard(project.name)
+    assert all(path.startswith(prefix) for path in answers), answers
+    api = {path: status for path, status in answers.items() if "/api/" in path}
+    assert len(api) >= 5, "the dashboard asked its API for next to nothing"
+    head = LocalRayHead(server.settings)
+    with httpx.Client(base_url=head.dashboard_url, headers=head.auth_headers()) as ray:
+        direct = {path: ray.get(path.removeprefix(prefix[:-1])).status_code for path in api}
+    assert api == direct
+    assert "Cluster" in text or "Jobs" in text, text[:500]
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
