@@ -202,7 +202,7 @@ class UsagePublic(BaseModel):
     cost: float | None = Field(description="at FABRIC_RATES per resource-hour; none if unset")
 
 
-class PackagePublic(BaseModel):
+class PackagePublic(Public):
     name: str
     size_bytes: int
 

@@ -23,12 +23,11 @@ async def upload_package(
 ) -> PackagePublic:
     """Store the request body (a zip) as the package; a job names it as `gcs://NAME`."""
     package = await receive_package(request, session, settings, actor, project, name)
-    return PackagePublic(name=package.name, size_bytes=package.size_bytes)
+    return PackagePublic.model_validate(package)
 
 
 @router.get("/{name}")
 def get_package(
     project: str, name: str, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> PackagePublic:
-    package = packages.get(session, settings, actor, project, name)
-    return PackagePublic(name=package.name, size_bytes=package.size_bytes)
+    return PackagePublic.model_validate(packages.get(session, settings, actor, project, name))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep, authenticate
+from fabric.api.schemas import PackagePublic
 from fabric.api.uploads import receive_package
 from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources
@@ -133,10 +134,9 @@ def package_exists(
     session: SessionDep,
     settings: SettingsDep,
     actor: ActorDep,
-) -> dict:
+) -> PackagePublic:
     _check_protocol(protocol)
-    package = packages.get(session, settings, actor, project, name)
-    return {"name": package.name, "size_bytes": package.size_bytes}
+    return PackagePublic.model_validate(packages.get(session, settings, actor, project, name))
 
 
 @router.put("/api/packages/{protocol}/{name}")
@@ -148,10 +148,10 @@ async def upload_package(
     session: SessionDep,
     settings: SettingsDep,
     actor: ActorDep,
-) -> dict:
+) -> PackagePublic:
     _check_protocol(protocol)
     package = await receive_package(request, session, settings, actor, project, name)
-    return {"name": package.name, "size_bytes": package.size_bytes}
+    return PackagePublic.model_validate(package)
 
 
 @router.post("/api/jobs/")
