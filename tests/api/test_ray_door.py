@@ -123,12 +123,17 @@ def test_job_submission_client_names_follows_and_stops_jobs(server: Server) -> N
     with pytest.raises(RuntimeError, match="already used"):
         client.submit_job(entrypoint="python -c pass", submission_id=name)
 
-    async def first_line() -> str:
+    async def until_waiting() -> str:
+        seen = ""
         async for chunk in client.tail_job_logs(name):
-            return chunk
-        return ""
+            seen += chunk
+            if "waiting" in seen:
+                break
+        return seen
 
-    assert "waiting" in asyncio.run(first_line())
+    assert "waiting" in asyncio.run(until_waiting())
+    # Fabric learns that Ray runs it at its next reconciler pass.
+    wait_for(lambda: fabric_job(server, project, fabric_id(client, name)), {"RUNNING"})
     assert client.get_job_status(name) == JobStatus.RUNNING
     assert client.stop_job(name) is True
     job = wait_for(lambda: fabric_job(server, project, fabric_id(client, name)), TERMINAL)
