@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a tour on a throw-away embedded default in .fabric-demo/: a user, a pool, a
 # project with quotas, an allocation admitted and one refused, real Ray jobs through the
-# fabric CLI and through the real `ray job submit` against Fabric's door, usage, the audit trail.
+# fabric CLI and through the real `ray job submit` against Fabric's door, two job templates,
+# usage, the audit trail.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -123,6 +124,19 @@ printf '%s\n' "(alice) \$ ray job submit --address $FABRIC_URL/ray/vision" \
 printf '%s\n' "(alice) \$ ray job list --address $FABRIC_URL/ray/vision --headers '...'"
 "$root/.venv/bin/ray" job list "${door[@]}" | grep -o "submission_id='[0-9]*'\|status=<JobStatus.[A-Z]*: '[A-Z]*'>" | paste - -
 as_alice job list vision
+
+step "alice runs two built-in templates: a CSV into a dataset, then a random forest on it"
+as_alice template list
+"$python" -c '
+import csv, sys
+rows = [(i % 20, (i * 7) % 11, int(i % 20 + (i * 7) % 11 > 14)) for i in range(300)]
+with open(sys.argv[1], "w", newline="") as f:
+    csv.writer(f).writerows([("x", "z", "label"), *rows])
+' "$FABRIC_HOME/points.csv"
+as_alice job submit vision --template data-import --param source="$FABRIC_HOME/points.csv" \
+    --param name=points
+as_alice job submit vision --template random-forest --param target=label \
+    --param dataset="$FABRIC_HOME/storage/projects/vision/datasets/points.parquet"
 
 step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
 as_admin quota set vision cpu 4 --kind concurrent

@@ -23,6 +23,7 @@ from fabric.api.routers import (
     projects,
     quotas,
     ray_door,
+    templates,
     tokens,
     users,
 )
@@ -89,7 +90,19 @@ def create_app(
     app.state.backend = backend
     app.state.sessionmaker = make_sessionmaker(engine)
     errors.install(app)
-    routers = (health, auth, users, tokens, projects, pools, quotas, jobs, packages, audit)
+    routers = (
+        health,
+        auth,
+        users,
+        tokens,
+        projects,
+        pools,
+        quotas,
+        templates,
+        jobs,
+        packages,
+        audit,
+    )
     for module in (*routers, ray_door, dashboard):
         app.include_router(module.router)
     return app

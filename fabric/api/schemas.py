@@ -162,13 +162,23 @@ class AuditEventPublic(Public):
 
 
 class JobCreate(BaseModel):
-    entrypoint: str = Field(max_length=10000, description="the command, e.g. 'python train.py'")
+    entrypoint: str | None = Field(
+        default=None, max_length=10000, description="the command, e.g. 'python train.py'"
+    )
+    template: str | None = Field(
+        default=None, max_length=100, description="a template to run instead of a command"
+    )
+    params: dict[str, Any] | None = Field(
+        default=None, description="the template's parameters, checked against its schema"
+    )
     name: str | None = Field(default=None, max_length=100)
     runtime_env: dict[str, Any] = Field(
         default_factory=dict, description="Ray's runtime env: env_vars, pip, working_dir, ..."
     )
     resources: dict[str, float] | None = Field(
-        default=None, description="cpu (cores), memory (GiB), gpu, npu, custom; default cpu: 1"
+        default=None,
+        description="cpu (cores), memory (GiB), gpu, npu, custom; default: the template's, "
+        "or cpu: 1",
     )
     pool: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -183,6 +193,8 @@ class JobPublic(BaseModel):
     message: str
     queue_position: int | None
     entrypoint: str
+    template: str | None
+    params: dict[str, Any] | None
     resources: dict[str, float]
     pool: str | None
     timeout_seconds: float | None
@@ -193,6 +205,16 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     retry_at: datetime | None = Field(description="when a failed attempt's retry may start")
+
+
+class TemplatePublic(BaseModel):
+    name: str
+    group: str
+    description: str
+    module: str = Field(description="run as `python -m MODULE --param value ...`")
+    parameters: dict[str, Any] = Field(description="JSON Schema of the parameters")
+    resources: dict[str, float] = Field(description="what a job asks for when it names none")
+    outputs: dict[str, str] = Field(description="names written to the run's outputs.json")
 
 
 class UsagePublic(BaseModel):

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from fabric.cli.credentials import connect
+from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, amounts, split_pairs
 from fabric.cli.output import pairs, print_fields, print_json, print_table, when
 from fabric.sdk import Client
@@ -69,6 +70,8 @@ def _fields(job: dict[str, Any]) -> dict[str, object]:
         "queue": job["queue_position"],
         "message": job["message"],
         "entrypoint": job["entrypoint"],
+        "template": job["template"],
+        "params": pairs(job["params"]) if job["params"] else None,
         "resources": pairs(job["resources"]),
         "pool": job["pool"],
         "timeout": f"{job['timeout_seconds']:g} s" if job["timeout_seconds"] else None,
@@ -159,11 +162,21 @@ def _upload(client: Client, project: str, directory: Path, excludes: list[str]) 
 def submit(
     project: str,
     command: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
-            metavar="-- COMMAND", help="The command and its arguments.", show_default=False
+            metavar="-- COMMAND",
+            help="The command and its arguments (or give --template).",
+            show_default=False,
         ),
-    ],
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Run this template instead of a command (`fabric template list`)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="A template parameter NAME=VALUE; repeatable (lists as JSON)."),
+    ] = None,
     name: Annotated[str | None, typer.Option(help="A name; job-XXXXXXXX if not given.")] = None,
     resource: Annotated[
         list[str] | None,
@@ -202,10 +215,15 @@ def submit(
         ),
     ] = False,
 ) -> None:
-    """Run a command on Ray and follow it to its end, e.g. `... P -- python train.py`.
+    """Run a command on Ray and follow it to its end, e.g. `... P -- python train.py`, or a
+    template, e.g. `... P --template data-import --param source=x.csv --param name=x`.
 
     It exits 0 only if the job succeeds; Ctrl-C stops following, never the job.
     """
+    if bool(command) == bool(template):
+        raise CliError("give either -- COMMAND or --template NAME")
+    if param and not template:
+        raise CliError("--param goes with --template")
     resources = amounts(resource, "--resource") or None
     runtime_env = _runtime_env(env, pip)
     with connect() as client:
@@ -213,7 +231,9 @@ def submit(
             runtime_env["working_dir"] = _upload(client, project, working_dir, exclude or [])
         job = client.submit_job(
             project,
-            shlex.join(command),
+            shlex.join(command) if command else None,
+            template=template,
+            params=split_pairs(param, "--param") if template else None,
             name=name,
             runtime_env=runtime_env,
             resources=resources,

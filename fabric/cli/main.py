@@ -16,6 +16,7 @@ from fabric.cli import (
     projects,
     quotas,
     server,
+    templates,
     tokens,
     usage,
     users,
@@ -43,6 +44,7 @@ app.add_typer(projects.app, name="project")
 app.add_typer(quotas.app, name="quota")
 app.add_typer(pools.app, name="pool")
 app.add_typer(allocations.app, name="allocation")
+app.add_typer(templates.app, name="template")
 app.add_typer(jobs.app, name="job")
 app.command()(usage.usage)
 app.command()(audit.audit)

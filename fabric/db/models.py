@@ -223,6 +223,10 @@ class JobModel(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(100))
     entrypoint: Mapped[str] = mapped_column(String(10000))
+    # The template the entrypoint was built from, and its validated parameters; None for
+    # a job given as a plain command.
+    template: Mapped[str | None] = mapped_column(String(100))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     runtime_env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     resources: Mapped[dict[str, float]] = mapped_column(JSON)
     pool: Mapped[str | None] = mapped_column(String(63))

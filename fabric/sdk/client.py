@@ -330,13 +330,24 @@ class Client:
         params = _query(user=user, action=action, since=since, until=until, limit=limit)
         return self._request("GET", f"/api/v1/projects/{_part(project)}/audit", params=params)
 
+    # Templates
+
+    def list_templates(self) -> Json:
+        """The job templates, each with its parameters' JSON Schema."""
+        return self._request("GET", "/api/v1/templates")
+
+    def get_template(self, name: str) -> Json:
+        return self._request("GET", f"/api/v1/templates/{_part(name)}")
+
     # Jobs and usage
 
     def submit_job(
         self,
         project: str,
-        entrypoint: str,
+        entrypoint: str | None = None,
         *,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
         name: str | None = None,
         runtime_env: dict[str, Any] | None = None,
         resources: dict[str, float] | None = None,
@@ -344,12 +355,16 @@ class Client:
         timeout_seconds: float | None = None,
         max_retries: int = 0,
     ) -> Json:
-        """Run `entrypoint` on Ray; it comes back QUEUED when the quota admits it only later.
+        """Run `entrypoint`, or `template` with `params`, on Ray; it comes back QUEUED when the
+        quota admits it only later.
 
-        Without `resources` the server gives the job one CPU. ApiError 409 when it can never fit.
+        Without `resources` the server gives the job the template's defaults, or one CPU.
+        ApiError 422 names a bad parameter; 409 when the job can never fit.
         """
         body = {
             "entrypoint": entrypoint,
+            "template": template,
+            "params": params,
             "name": name,
             "runtime_env": runtime_env or {},
             "resources": resources,

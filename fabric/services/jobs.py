@@ -26,7 +26,7 @@ from fabric.backends.ray_jobs import RayApiError
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
 from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
-from fabric.services import allocations, audit, packages, projects, tokens
+from fabric.services import allocations, audit, packages, projects, templates, tokens
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
@@ -65,7 +65,9 @@ def submit(
     actor: Actor,
     project_name: str,
     *,
-    entrypoint: str,
+    entrypoint: str | None = None,
+    template: str | None = None,
+    params: dict[str, Any] | None = None,
     name: str | None = None,
     runtime_env: dict[str, Any] | None = None,
     resources: dict[str, float] | None = None,
@@ -73,7 +75,19 @@ def submit(
     timeout_seconds: float | None = None,
     max_retries: int = 0,
 ) -> JobModel:
+    """Admit and start a job that runs `entrypoint`, or `template` with `params`."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    either = "give either entrypoint (a command) or template (with params), not both"
+    if template is not None:
+        if entrypoint is not None:
+            raise InvalidSpec(either)
+        prepared = templates.prepare(template, params or {})
+        entrypoint, params = prepared.entrypoint, prepared.params
+        resources = resources or prepared.resources
+    elif entrypoint is None:
+        raise InvalidSpec(either)
+    elif params:
+        raise InvalidSpec("params go with a template; an entrypoint takes its own arguments")
     if not entrypoint.strip():
         raise InvalidSpec("entrypoint must be a command, e.g. 'python train.py'")
     if name is not None and not JOB_NAME.match(name):
@@ -87,6 +101,8 @@ def submit(
         user_id=actor.user.id,
         name=name or f"job-{uuid.uuid4().hex[:8]}",
         entrypoint=entrypoint,
+        template=template,
+        params=params if template is not None else None,
         runtime_env=runtime_env,
         resources=resources,
         pool=pool,
@@ -111,7 +127,8 @@ def submit(
         "job",
         f"{job.id} {job.name}",
         project=project.name,
-        detail={"resources": resources, "queued": allocation is None},
+        detail={"resources": resources, "queued": allocation is None}
+        | ({"template": template} if template else {}),
     )
     session.commit()
     if allocation is not None:

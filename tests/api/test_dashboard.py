@@ -24,6 +24,7 @@ def test_members_see_the_dashboard_and_its_api(server: Server) -> None:
         assert page.status_code == 200
         assert "<title>Ray Dashboard</title>" in page.text
         assert "set-cookie" not in page.headers
+        assert client.head(_dashboard(project.name)).status_code == 200
         version = client.get(_dashboard(project.name) + "api/version")
         assert version.json()["ray_version"]
         root = client.get(f"/ray/{project.name}/dashboard")
@@ -34,6 +35,7 @@ def test_others_do_not(server: Server) -> None:
     project, other = create_project(server), create_project(server)
     with server.client() as anonymous:
         assert anonymous.get(_dashboard(project.name)).status_code == 401
+        assert anonymous.head(_dashboard(project.name)).status_code == 401
     with server.client(other.owner.token) as outsider:
         assert outsider.get(_dashboard(project.name)).status_code == 404
         assert outsider.post(f"/api/v1/projects/{project.name}/dashboard").status_code == 404

@@ -197,3 +197,25 @@ def test_job_runs_and_its_output_can_be_read_and_followed(server: Server) -> Non
     assert missing.value.status_code == 404
     assert "not found" in missing.value.detail
     assert [(u["user"], u["resource"]) for u in lines] == [(None, "cpu")]
+
+
+def test_templates_and_a_template_job(server: Server) -> None:
+    project = create_project(server)
+    with Client(server.url, project.member.token) as client:
+        assert "data-import" in {t["name"] for t in client.list_templates()}
+        schema = client.get_template("random-forest")["parameters"]
+        assert schema["properties"]["validation_fraction"]["default"] == 0.2
+        with pytest.raises(ApiError) as refused:
+            client.submit_job(project.name, template="random-forest", params={"dataset": "d"})
+        assert refused.value.status_code == 422
+        assert "params.target" in refused.value.detail
+        job = client.submit_job(
+            project.name,
+            template="data-import",
+            params={"source": "/no/such/file.csv", "name": "x"},
+            resources={"cpu": 0.2},
+        )
+        ended = wait_for_job(client, project.name, job["id"], ENDED)
+    assert ended["template"] == "data-import"
+    assert ended["entrypoint"].startswith("python -m jobs.data_import --source /no/such/file.csv")
+    assert ended["status"] == "FAILED"

@@ -97,7 +97,7 @@ def _check_viewer(
     projects.get_for(session, actor, project)
 
 
-@router.api_route("/ray/{project}/dashboard/{path:path}", methods=["GET", "HEAD"])
+@router.get("/ray/{project}/dashboard/{path:path}")
 async def dashboard(
     request: Request,
     project: str,
@@ -141,6 +141,12 @@ async def dashboard(
         headers={k: v for k, v in answer.headers.items() if k.lower() not in DROPPED},
         background=BackgroundTask(answer.aclose),
     )
+
+
+# HEAD is GET without the body; it stays out of the API's schema, which names each operation once.
+router.add_api_route(
+    "/ray/{project}/dashboard/{path:path}", dashboard, methods=["HEAD"], include_in_schema=False
+)
 
 
 @router.api_route(

@@ -24,6 +24,8 @@ def _public(session: Session, job: JobModel) -> JobPublic:
         message=job.message,
         queue_position=jobs.queue_position(session, job),
         entrypoint=job.entrypoint,
+        template=job.template,
+        params=job.params,
         resources=job.resources,
         pool=job.pool,
         timeout_seconds=job.timeout_seconds,

@@ -1,0 +1,127 @@
+"""What code running on Ray needs from Fabric: storage folders, metrics, the outputs manifest.
+
+Templates (`jobs/`) and Serve apps import this module and nothing else of Fabric, so it
+stays light: the standard library and pydantic, never the server, the database or Ray.
+Fabric sets `FABRIC_USER_DIR`, `FABRIC_PROJECT_DIR`, `FABRIC_RUN_DIR`, `FABRIC_PROJECT` and
+`FABRIC_JOB_ID` on every job; outside a job (`python -m jobs.NAME` on a laptop, a test)
+each folder falls back to one under `./fabric-local/`, so a template runs the same there
+(and `Template.main` gives each such run a folder of its own under `fabric-local/runs/`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from fabric.runtime_cli import ParamsError, parse_args
+
+LOCAL_FOLDER = "fabric-local"
+METRICS_FILE = "metrics.jsonl"
+OUTPUTS_FILE = "outputs.json"
+
+
+def _folder(variable: str, fallback: str) -> Path:
+    value = os.environ.get(variable)
+    path = Path(value) if value else Path.cwd() / LOCAL_FOLDER / fallback
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def user_dir() -> Path:
+    """The job's user's own folder (`/mnt/USER` on KubeRay)."""
+    return _folder("FABRIC_USER_DIR", "user")
+
+
+def project_dir() -> Path:
+    """The project's shared folder: datasets and models other jobs of the project read."""
+    return _folder("FABRIC_PROJECT_DIR", "project")
+
+
+def run_dir() -> Path:
+    """This job's own folder: its metrics, outputs manifest and files."""
+    return _folder("FABRIC_RUN_DIR", "run")
+
+
+def project() -> str:
+    return os.environ.get("FABRIC_PROJECT", "local")
+
+
+def job_id() -> int | None:
+    value = os.environ.get("FABRIC_JOB_ID")
+    return int(value) if value else None
+
+
+def report_metrics(step: int | None = None, **metrics: float) -> None:
+    """Append one line of metrics to the run's `metrics.jsonl`, with the time and step."""
+    line = {"time": time.time(), "step": step, **metrics}
+    with (run_dir() / METRICS_FILE).open("a") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def read_metrics(folder: Path | None = None) -> list[dict[str, Any]]:
+    path = (folder or run_dir()) / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_outputs(**outputs: Any) -> dict[str, Any]:
+    """Record named outputs (`model_uri`, `metrics`, `dataset_uri`, `tables`, ...) in the
+    run's `outputs.json`, merged with those written before; pipelines and the UI read it.
+
+    Written to a temporary file and renamed, so a reader never sees half a manifest.
+    """
+    path = run_dir() / OUTPUTS_FILE
+    merged = {**read_outputs(path.parent), **outputs}
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(merged, indent=2, default=str))
+    partial.replace(path)
+    return merged
+
+
+def read_outputs(folder: Path | None = None) -> dict[str, Any]:
+    path = (folder or run_dir()) / OUTPUTS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+@dataclass(frozen=True)
+class Template:
+    """A job template: what the platform shows and validates, and the function that runs.
+
+    Declared at the top of `jobs/NAME.py` as `TEMPLATE`, with heavy imports (pandas,
+    scikit-learn, Ray Data) inside `run`, so that the server can list templates cheaply.
+    """
+
+    name: str
+    group: str
+    description: str
+    params: type[BaseModel]
+    run: Callable[[Any], Mapping[str, Any] | None]
+    # Resources the job asks for when the request names none, e.g. {"cpu": 1}.
+    resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1.0})
+    # Each output's name and what it holds, as written to `outputs.json`.
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+    def main(self, argv: Sequence[str] | None = None) -> None:
+        """`python -m jobs.NAME --param value ...`: parse, run, record the outputs."""
+        try:
+            params = parse_args(self.params, sys.argv[1:] if argv is None else argv)
+        except ParamsError as exc:
+            sys.exit(f"{self.name}: {exc}")
+        if not os.environ.get("FABRIC_RUN_DIR"):
+            # Outside Fabric each run gets a folder of its own, as it would in a job.
+            local = Path.cwd() / LOCAL_FOLDER / "runs" / f"{self.name}-{time.time_ns()}"
+            os.environ["FABRIC_RUN_DIR"] = str(local)
+        print(f"{self.name}: {params.model_dump_json()}", flush=True)
+        outputs = self.run(params)
+        if outputs:
+            write_outputs(**outputs)
+            print(f"{self.name}: outputs {json.dumps(dict(outputs), default=str)}", flush=True)

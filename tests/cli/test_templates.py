@@ -1,0 +1,59 @@
+"""`fabric template` and `fabric job submit --template` against a real server and Ray head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.support import Fabric, ok, one_error_line
+from tests.factories import create_project, create_user
+from tests.server import Server
+
+
+def test_list_and_show(server: Server, fabric: Fabric) -> None:
+    token = create_user(server).token
+    table = ok(fabric("template", "list", token=token)).stdout
+    assert table.split("\n")[0].split() == ["NAME", "GROUP", "RESOURCES", "DESCRIPTION"]
+    assert "random-forest" in table and "data-import" in table
+    listed = json.loads(ok(fabric("template", "list", "--json", token=token)).stdout)
+    assert {"data-import", "random-forest"} <= {t["name"] for t in listed}
+
+    shown = ok(fabric("template", "show", "random-forest", token=token)).stdout
+    lines = {line.split()[0]: line.split() for line in shown.splitlines() if line.strip()}
+    assert lines["target"][1:3] == ["string", "(required)"]
+    assert lines["n_estimators"][1:3] == ["integer", "100"]
+    assert lines["max_depth"][1:4] == ["integer", "|", "null"]
+    assert "model_uri" in lines
+    error = one_error_line(fabric("template", "show", "nope", token=token))
+    assert "template 'nope' not found" in error
+
+
+def test_submit_a_template_with_params(server: Server, fabric: Fabric, tmp_path: Path) -> None:
+    project = create_project(server)
+    source = tmp_path / "t.csv"
+    source.write_text("a,b\n1,2\n3,4\n")
+    result = fabric(
+        "job", "submit", project.name, "--template", "data-import", "--resource", "cpu=0.5",
+        "--param", f"source={source}", "--param", "name=t", "--json",
+        token=project.member.token,
+    )  # fmt: skip
+    job = json.loads(ok(result).stdout)
+    assert job["status"] == "SUCCEEDED", job["message"]
+    assert (job["template"], job["params"]["name"]) == ("data-import", "t")
+    shown = ok(fabric("job", "show", project.name, str(job["id"]), token=project.member.token))
+    assert "data-import" in shown.stdout
+
+
+def test_submit_refuses_a_bad_param_or_both_kinds(server: Server, fabric: Fabric) -> None:
+    project = create_project(server)
+    token = project.member.token
+    bad = fabric(
+        "job", "submit", project.name, "--template", "random-forest",
+        "--param", "dataset=d", "--param", "target=y", "--param", "max_depth=0",
+        token=token,
+    )  # fmt: skip
+    assert "params.max_depth: Input should be greater than or equal to 1" in one_error_line(bad)
+    both = fabric("job", "submit", project.name, "--template", "x", "--", "true", token=token)
+    assert one_error_line(both) == "error: give either -- COMMAND or --template NAME"
+    loose = fabric("job", "submit", project.name, "--param", "a=1", "--", "true", token=token)
+    assert one_error_line(loose) == "error: --param goes with --template"
