@@ -299,3 +299,21 @@ def test_version_names_the_clusters_ray(server: Server) -> None:
         answer = client.get(f"/ray/{project.name}/api/version").json()
     assert answer["ray_version"] == ray.__version__
     assert int(answer["version"]) >= 4
+
+
+def test_bad_requests_name_what_to_fix(server: Server) -> None:
+    project = create_project(server)
+    route = f"/ray/{project.name}/api/jobs/"
+    with server.client(project.member.token) as client:
+        for metadata, field in (
+            ({"fabric_max_retries": "99"}, "metadata.fabric_max_retries"),
+            ({"fabric_timeout_seconds": "soon"}, "metadata.fabric_timeout_seconds"),
+        ):
+            answer = client.post(route, json={"entrypoint": "true", "metadata": metadata})
+            assert answer.status_code == 422
+            assert answer.json()["detail"].startswith(f"{field}: ")
+        labels = client.post(
+            route, json={"entrypoint": "true", "entrypoint_label_selector": {"zone": "a"}}
+        )
+        assert labels.status_code == 422 and "by pool" in labels.json()["detail"]
+        assert client.get(f"/api/v1/projects/{project.name}/jobs").json() == []

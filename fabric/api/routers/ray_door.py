@@ -14,11 +14,11 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep, authenticate
-from fabric.api.schemas import PackagePublic
+from fabric.api.schemas import JobCreate, PackagePublic
 from fabric.api.uploads import receive_package
 from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources
@@ -31,10 +31,20 @@ router = APIRouter(prefix="/ray/{project}", tags=["ray"])
 # The revision of Ray's Jobs API that the door speaks (Ray's own CURRENT_VERSION).
 JOBS_API_VERSION = "4"
 PACKAGE_PROTOCOL = "gcs"
-# Ray's job metadata carries what Ray's request has no field for.
-METADATA_POOL = "fabric_pool"
-METADATA_TIMEOUT = "fabric_timeout_seconds"
-METADATA_RETRIES = "fabric_max_retries"
+# Ray's job metadata carries what Ray's request has no field for: Fabric's field → its key.
+METADATA = {
+    "pool": "fabric_pool",
+    "timeout_seconds": "fabric_timeout_seconds",
+    "max_retries": "fabric_max_retries",
+}
+# What Ray's request calls Fabric's fields, for errors the user can act on.
+RAY_NAMES = {
+    "entrypoint": "entrypoint",
+    "name": "submission_id",
+    "runtime_env": "runtime_env",
+    "resources": "entrypoint_resources",
+    **{field: f"metadata.{key}" for field, key in METADATA.items()},
+}
 
 
 class RaySubmitRequest(BaseModel):
@@ -62,21 +72,24 @@ class RaySubmitRequest(BaseModel):
         asked = {name: amount for name, amount in fabric_resources([ray_units]).items() if amount}
         return asked or None
 
-    def options(self) -> dict[str, Any]:
+    def as_fabric_job(self) -> JobCreate:
+        """Ray's request as Fabric's, held to the same rules as `POST .../jobs`."""
+        if self.entrypoint_label_selector:
+            raise InvalidSpec("entrypoint_label_selector: Fabric places jobs by pool; leave it out")
         metadata = self.metadata or {}
         try:
-            timeout = metadata.get(METADATA_TIMEOUT)
-            retries = metadata.get(METADATA_RETRIES)
-            return {
-                "pool": metadata.get(METADATA_POOL),
-                "timeout_seconds": float(timeout) if timeout else None,
-                "max_retries": int(retries) if retries else 0,
-            }
-        except ValueError as exc:
-            raise InvalidSpec(
-                f"metadata: {METADATA_TIMEOUT} must be a number of seconds and "
-                f"{METADATA_RETRIES} a whole number ({exc})"
-            ) from exc
+            return JobCreate(
+                entrypoint=self.entrypoint,
+                name=self.submission_id or self.job_id,
+                runtime_env=self.runtime_env or {},
+                resources=self.resources(),
+                pool=metadata.get(METADATA["pool"]),
+                timeout_seconds=metadata.get(METADATA["timeout_seconds"]),
+                max_retries=metadata.get(METADATA["max_retries"], 0),
+            )
+        except ValidationError as exc:
+            problems = [f"{RAY_NAMES.get(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()]
+            raise InvalidSpec("; ".join(problems)) from None
 
 
 def _millis(moment: datetime | None) -> int | None:
@@ -163,24 +176,11 @@ def submit_job(
     backend: BackendDep,
     actor: ActorDep,
 ) -> dict:
-    if body.entrypoint_label_selector:
-        raise InvalidSpec("entrypoint_label_selector: Fabric places jobs by pool; leave it out")
-    name = body.submission_id or body.job_id
-    if name is not None:
-        jobs.check_name_free(session, actor, project, name)
-    job = jobs.submit(
-        session,
-        settings,
-        backend,
-        actor,
-        project,
-        entrypoint=body.entrypoint,
-        name=name,
-        runtime_env=body.runtime_env,
-        resources=body.resources(),
-        **body.options(),
-    )
-    reference = name or str(job.id)
+    request = body.as_fabric_job()
+    if request.name is not None:
+        jobs.check_name_free(session, actor, project, request.name)
+    job = jobs.submit(session, settings, backend, actor, project, **request.model_dump())
+    reference = request.name or str(job.id)
     return {"submission_id": reference, "job_id": reference}
 
 
