@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import stat
 import uuid
@@ -14,10 +15,13 @@ from fabric.db.models import Base
 from tests.factories import PASSWORD, create_user, login, unique
 from tests.server import REMOTE_USER_HEADER, Server, running_server
 
+_ADDRESSES = itertools.count(1)
+
 
 def _address() -> str:
-    """A client address of this test's own, so per-address limits of tests don't mix."""
-    return f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    """A client address no other test uses, so that per-address limits of tests never mix
+    (drawn at random, two tests could share one and count each other's failures)."""
+    return f"198.51.100.{next(_ADDRESSES)}"
 
 
 def _login(server: Server, username: str, password: str, address: str) -> int:

@@ -28,6 +28,29 @@ def test_list_describes_each_template(server: Server) -> None:
     assert schema["properties"]["target"]["description"] == "the column to predict"
 
 
+def test_the_classic_ml_group_lists_the_eight_scikit_learn_templates(server: Server) -> None:
+    with server.client(create_user(server).token) as client:
+        listed = client.get("/api/v1/templates").json()
+    classic = {t["name"]: t for t in listed if t["group"] == "classic-ml"}
+    assert set(classic) == {
+        "adaboost",
+        "bayes",
+        "decision-tree",
+        "gbdt",
+        "kmeans",
+        "knn",
+        "lr",
+        "random-forest",
+    }
+    for template in classic.values():
+        assert {"model_uri", "metrics"} <= set(template["outputs"])
+        assert "dataset" in template["parameters"]["required"]
+    # k-means learns without a target; the others predict one.
+    assert "target" not in classic["kmeans"]["parameters"]["properties"]
+    assert "cluster_sizes" in classic["kmeans"]["outputs"]
+    assert set(classic["gbdt"]["parameters"]["required"]) == {"dataset", "target"}
+
+
 def test_show_one_and_an_unknown_one(server: Server) -> None:
     with server.client(create_user(server).token) as client:
         shown = client.get("/api/v1/templates/data-import")

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import r2_score
 
 from fabric.services import templates
 from tests.factories import create_project
@@ -33,15 +36,20 @@ def _frame(rows: int = 200) -> pd.DataFrame:
     )
 
 
-def _run(server: Server, token: str, project: str, template: str, params: dict[str, Any]) -> Any:
-    """Submit the template as a job, wait for its end, return the job and its outputs."""
+def _submit(server: Server, token: str, project: str, template: str, params: dict[str, Any]) -> str:
+    """Submit the template as a job; the job's API path."""
     with server.client(token) as client:
         response = client.post(
             f"/api/v1/projects/{project}/jobs",
             json={"template": template, "params": params, "resources": TINY},
         )
-        assert response.status_code == 201, response.text
-        path = f"/api/v1/projects/{project}/jobs/{response.json()['id']}"
+    assert response.status_code == 201, response.text
+    return f"/api/v1/projects/{project}/jobs/{response.json()['id']}"
+
+
+def _finish(server: Server, token: str, project: str, path: str) -> Any:
+    """Wait for the job's end; its outputs and its run folder once it has SUCCEEDED."""
+    with server.client(token) as client:
         job = wait_for(lambda: client.get(path).json(), {"SUCCEEDED", "FAILED", "STOPPED"})
         logs = client.get(f"{path}/logs").text
     assert job["status"] == "SUCCEEDED", f"{job['message']}\n{logs}"
@@ -49,6 +57,11 @@ def _run(server: Server, token: str, project: str, template: str, params: dict[s
         Path(server.settings.storage_root) / "projects" / project / "runs" / f"job-{job['id']}"
     )
     return json.loads((run_dir / "outputs.json").read_text()), run_dir
+
+
+def _run(server: Server, token: str, project: str, template: str, params: dict[str, Any]) -> Any:
+    """Submit the template as a job, wait for its end, return its outputs and run folder."""
+    return _finish(server, token, project, _submit(server, token, project, template, params))
 
 
 def test_import_a_csv_then_train_a_forest_on_it(server: Server, tmp_path: Path) -> None:
@@ -105,6 +118,121 @@ def test_a_regression_forest_reports_r2(server: Server, tmp_path: Path) -> None:
     assert trained["metrics"]["r2"] > 0.95
 
 
+# Each scikit-learn template once per task, with few estimators: small and fast.
+CLASSIC_ML = ["adaboost", "bayes", "decision-tree", "gbdt", "kmeans", "knn", "lr", "random-forest"]
+SMALL = {
+    "adaboost": {"n_estimators": 20},
+    "gbdt": {"max_iter": 20},
+}
+CLASSIFIERS = ["adaboost", "bayes", "decision-tree", "gbdt", "knn", "lr"]
+REGRESSORS = ["adaboost", "decision-tree", "gbdt", "knn", "lr"]
+CENTERS = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0)]
+
+
+def _blobs(per_cluster: int = 50) -> pd.DataFrame:
+    """Three tight clusters, far apart, one after another."""
+    rng = np.random.default_rng(0)
+    points = [rng.normal(center, 0.5, size=(per_cluster, 2)) for center in CENTERS]
+    return pd.DataFrame(np.concatenate(points), columns=["a", "b"])
+
+
+def _line() -> pd.DataFrame:
+    """A number nearly linear in x and z, off by the noise column."""
+    frame = _frame()
+    frame["y"] = 3.0 * frame["x"] + 2.0 * frame["z"] + frame["noise"]
+    return frame
+
+
+@pytest.fixture(scope="module")
+def classic_ml(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every scikit-learn template's jobs, submitted together so that they run side by side:
+    `(template, task)` to its outputs and run folder."""
+    if server.backend != "sqlite":
+        pytest.skip("templates do not depend on the database")
+    project = create_project(server)
+    token = project.member.token
+    folder = tmp_path_factory.mktemp("classic-ml")
+    points, line, blobs = (
+        folder / "points.parquet",
+        folder / "line.parquet",
+        folder / "blobs.parquet",
+    )
+    _frame().to_parquet(points)
+    _line().to_parquet(line)
+    _blobs().to_parquet(blobs)
+    requests: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+    for name in CLASSIFIERS:
+        requests[name, "classification"] = (
+            name,
+            {"dataset": str(points), "target": "label", "features": ["x", "z"]},
+        )
+    for name in REGRESSORS:
+        requests[name, "regression"] = (
+            name,
+            {"dataset": str(line), "target": "y", "task": "regression", "features": ["x", "z"]},
+        )
+    requests["kmeans", "clustering"] = ("kmeans", {"dataset": str(blobs), "n_clusters": 3})
+    paths = {
+        key: _submit(server, token, project.name, name, {**params, **SMALL.get(name, {})})
+        for key, (name, params) in requests.items()
+    }
+    return {key: _finish(server, token, project.name, path) for key, path in paths.items()}
+
+
+@pytest.mark.parametrize("template", CLASSIFIERS)
+def test_each_classifier_separates_the_classes(classic_ml: dict[str, Any], template: str) -> None:
+    outputs, run_dir = classic_ml[template, "classification"]
+    assert set(outputs["metrics"]) == {"accuracy", "f1_macro"}
+    # Half the rows are of each class: chance is 0.5.
+    assert outputs["metrics"]["accuracy"] >= 0.85
+    assert outputs["features"] == ["x", "z"]
+    assert (outputs["train_rows"], outputs["validation_rows"]) == (160, 40)
+    assert Path(outputs["model_uri"]) == run_dir / "model.joblib"
+    model = joblib.load(outputs["model_uri"])
+    assert list(model.predict(pd.DataFrame({"x": [0, 19], "z": [0, 10]}))) == [0, 1]
+    reported = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert reported[-1]["accuracy"] == outputs["metrics"]["accuracy"]
+
+
+@pytest.mark.parametrize("template", REGRESSORS)
+def test_each_regressor_fits_a_near_line(classic_ml: dict[str, Any], template: str) -> None:
+    outputs, _ = classic_ml[template, "regression"]
+    assert set(outputs["metrics"]) == {"r2", "rmse"}
+    assert outputs["metrics"]["r2"] > 0.8
+    model = joblib.load(outputs["model_uri"])
+    frame = _line()
+    predicted = model.predict(frame[["x", "z"]])
+    assert r2_score(frame["y"], predicted) > 0.8
+
+
+def test_kmeans_finds_the_planted_clusters(classic_ml: dict[str, Any]) -> None:
+    outputs, _ = classic_ml["kmeans", "clustering"]
+    assert outputs["features"] == ["a", "b"]
+    assert sum(outputs["cluster_sizes"]) == outputs["train_rows"] == 120
+    assert len(outputs["cluster_sizes"]) == len(CENTERS)
+    assert outputs["metrics"]["silhouette"] > 0.8
+    assert outputs["metrics"]["inertia"] > 0
+    model = joblib.load(outputs["model_uri"])
+    labels = model.predict(_blobs()).reshape(len(CENTERS), -1)
+    # Each planted cluster is one found cluster, and no two share one.
+    assert [len(set(row)) for row in labels] == [1] * len(CENTERS)
+    assert len({row[0] for row in labels}) == len(CENTERS)
+
+
+def test_bayes_refuses_regression_naming_the_task(server: Server) -> None:
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        response = client.post(
+            f"/api/v1/projects/{project.name}/jobs",
+            json={
+                "template": "bayes",
+                "params": {"dataset": "d", "target": "y", "task": "regression"},
+            },
+        )
+    assert response.status_code == 422, response.text
+    assert "params.task: Value error, naive Bayes only classifies" in response.json()["detail"]
+
+
 def _local(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
@@ -135,11 +263,22 @@ def test_a_bad_flag_fails_naming_it(tmp_path: Path) -> None:
     assert "random-forest: seed: Input should be a valid integer" in result.stderr
 
 
+def test_a_missing_or_text_column_fails_naming_it(tmp_path: Path) -> None:
+    dataset = tmp_path / "d.parquet"
+    pd.DataFrame({"x": [1.0, 2.0], "colour": ["red", "blue"], "y": [0, 1]}).to_parquet(dataset)
+    missing = _local("jobs.lr", "--dataset", str(dataset), "--target", "label", cwd=tmp_path)
+    text = _local("jobs.knn", "--dataset", str(dataset), "--target", "y", cwd=tmp_path)
+    assert missing.returncode == text.returncode == 1
+    assert f"lr: {dataset} has no column label; it has x, colour, y" in missing.stderr
+    assert "knn: column colour is not numeric" in text.stderr
+
+
 def test_templates_import_no_heavy_library_at_listing() -> None:
     """The server imports templates to list them: pandas and scikit-learn wait for `run`."""
     code = (
-        "import sys, jobs.data_import, jobs.random_forest; "
-        "print(sorted({'pandas', 'sklearn', 'pyarrow', 'ray'} & set(sys.modules)))"
+        "import importlib, pkgutil, sys, jobs; "
+        "[importlib.import_module('jobs.' + m.name) for m in pkgutil.iter_modules(jobs.__path__)]; "
+        "print(sorted({'pandas', 'sklearn', 'joblib', 'pyarrow', 'ray'} & set(sys.modules)))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -150,6 +289,6 @@ def test_templates_import_no_heavy_library_at_listing() -> None:
 def test_every_template_is_named_after_its_module() -> None:
     """`jobs/data_import.py` is `data-import`: the name says which module runs."""
     found = templates.list_all()
-    assert {"data-import", "random-forest"} <= {f.template.name for f in found}
+    assert {"data-import", *CLASSIC_ML} <= {f.template.name for f in found}
     for entry in found:
         assert entry.module == "jobs." + entry.template.name.replace("-", "_")
