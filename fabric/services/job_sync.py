@@ -208,15 +208,7 @@ def _try_start(
     """Admit and submit a queued job; False when it must go on waiting (it may fit later)."""
     actor = _actor(job, clock)
     try:
-        allocation = allocations.admit(
-            session,
-            actor,
-            job.project.name,
-            resources=job.resources,
-            pool=job.pool,
-            purpose=f"job {job.name}",
-            expected_seconds=job.timeout_seconds,
-        )
+        allocation = jobs.admit(session, actor, job, job.project.name)
     except QuotaExceeded as exc:
         if exc.may_fit_later:
             return False

@@ -155,19 +155,27 @@ def _admit(
                 expected_seconds=job.timeout_seconds,
             )
             return None
-        return allocations.admit(
-            session,
-            actor,
-            project.name,
-            resources=job.resources,
-            pool=job.pool,
-            purpose=f"job {job.name}",
-            expected_seconds=job.timeout_seconds,
-        )
+        return admit(session, actor, job, project.name)
     except QuotaExceeded as exc:
         if exc.may_fit_later:
             return None
         raise
+
+
+def admit(session: Session, actor: Actor, job: JobModel, project_name: str) -> AllocationModel:
+    """An allocation for the job's request now; QuotaExceeded when the quota refuses it.
+
+    The project comes by name: a job being submitted is not in the session yet.
+    """
+    return allocations.admit(
+        session,
+        actor,
+        project_name,
+        resources=job.resources,
+        pool=job.pool,
+        purpose=f"job {job.name}",
+        expected_seconds=job.timeout_seconds,
+    )
 
 
 def _has_queued(session: Session, project_id: int) -> bool:
