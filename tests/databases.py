@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
+
+from tests.needs import missing
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -18,9 +19,7 @@ def postgres_admin_url() -> str:
     """The PostgreSQL server to test against; CI must have one, a laptop may skip it."""
     url = os.environ.get("FABRIC_TEST_POSTGRES_URL")
     if not url:
-        if os.environ.get("CI"):
-            pytest.fail("FABRIC_TEST_POSTGRES_URL is not set: CI must test PostgreSQL")
-        pytest.skip("PostgreSQL tests need FABRIC_TEST_POSTGRES_URL (see .ci/start-postgres)")
+        missing("PostgreSQL", "set FABRIC_TEST_POSTGRES_URL; .ci/start-postgres prints it")
     return url
 
 

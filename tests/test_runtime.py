@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from fabric import runtime
 from fabric.runtime_cli import ParamsError, command, parse_args, to_args, validate
+from tests.imports import loaded_after
 
 FABRIC_VARIABLES = ("FABRIC_USER_DIR", "FABRIC_PROJECT_DIR", "FABRIC_RUN_DIR", "FABRIC_JOB_ID")
 
@@ -120,12 +119,5 @@ def test_parse_args_refuses_a_flag_without_a_value() -> None:
 
 def test_runtime_stays_light() -> None:
     """Templates import it inside Ray workers: no server, database, web framework or Ray."""
-    code = (
-        "import sys, fabric.runtime; "
-        "heavy = {'sqlalchemy', 'fastapi', 'ray', 'fabric.api', 'fabric.db', 'fabric.services'}; "
-        "print(sorted(heavy & set(sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    heavy = {"sqlalchemy", "fastapi", "ray", "fabric.api", "fabric.db", "fabric.services"}
+    assert loaded_after("import fabric.runtime", heavy) == []

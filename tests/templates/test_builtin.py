@@ -16,6 +16,7 @@ from sklearn.metrics import r2_score
 
 from fabric.services import templates
 from tests.factories import create_project
+from tests.imports import loaded_after
 from tests.jobs import wait_for
 from tests.server import Server
 
@@ -280,15 +281,11 @@ def test_a_missing_or_text_column_fails_naming_it(tmp_path: Path) -> None:
 
 def test_templates_import_no_heavy_library_at_listing() -> None:
     """The server imports templates to list them: pandas and scikit-learn wait for `run`."""
-    code = (
-        "import importlib, pkgutil, sys, jobs; "
-        "[importlib.import_module('jobs.' + m.name) for m in pkgutil.iter_modules(jobs.__path__)]; "
-        "print(sorted({'pandas', 'sklearn', 'joblib', 'pyarrow', 'ray'} & set(sys.modules)))"
+    listing = (
+        "import importlib, pkgutil, jobs\n"
+        "[importlib.import_module('jobs.' + m.name) for m in pkgutil.iter_modules(jobs.__path__)]"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    assert loaded_after(listing, {"pandas", "sklearn", "joblib", "pyarrow", "ray"}) == []
 
 
 def test_every_template_is_named_after_its_module() -> None:
