@@ -26,6 +26,9 @@ from fabric.runtime_cli import ParamsError, parse_args
 LOCAL_FOLDER = "fabric-local"
 METRICS_FILE = "metrics.jsonl"
 OUTPUTS_FILE = "outputs.json"
+WORKERS_VARIABLE = "FABRIC_WORKERS"
+# Fabric's names for resources Ray knows by other names; memory is GiB in Fabric, bytes in Ray.
+RAY_RESOURCE_NAMES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
 
 
 def _folder(variable: str, fallback: str) -> Path:
@@ -57,6 +60,48 @@ def project() -> str:
 def job_id() -> int | None:
     value = os.environ.get("FABRIC_JOB_ID")
     return int(value) if value else None
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The Ray workers a job was granted beside its driver (Ray Train's workers, Tune's
+    trials, a script's tasks): how many, and what each may use, in Fabric's names.
+
+    The quota counted them all at submit; the driver itself holds only the job's own
+    `resources`, so a template must ask Ray for its workers with `ray_resources()`.
+    """
+
+    count: int
+    resources: Mapping[str, float]
+
+    @property
+    def use_gpu(self) -> bool:
+        return self.resources.get("gpu", 0) > 0
+
+    def ray_resources(self) -> dict[str, float]:
+        """One worker's request in Ray's names, e.g. for `ScalingConfig.resources_per_worker`."""
+        return ray_resources(self.resources)
+
+
+def ray_resources(resources: Mapping[str, float]) -> dict[str, float]:
+    """Fabric's resource names and units (`cpu`, `memory` in GiB, `gpu`, `npu`) in Ray's."""
+    named = {}
+    for name, amount in resources.items():
+        if name == "memory":
+            named["memory"] = amount * 2**30
+        else:
+            named[RAY_RESOURCE_NAMES.get(name, name)] = amount
+    return named
+
+
+def workers() -> Workers:
+    """The workers Fabric granted this job (`FABRIC_WORKERS`); none outside a job that has
+    none. `Template.main` fills in the template's defaults when run outside Fabric."""
+    value = os.environ.get(WORKERS_VARIABLE)
+    if not value:
+        return Workers(count=0, resources={})
+    granted = json.loads(value)
+    return Workers(count=int(granted["count"]), resources=dict(granted["resources"]))
 
 
 def report_metrics(step: int | None = None, **metrics: float) -> None:
@@ -109,6 +154,9 @@ class Template:
     resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1.0})
     # Each output's name and what it holds, as written to `outputs.json`.
     outputs: Mapping[str, str] = field(default_factory=dict)
+    # Ray workers beside the driver, each with `worker_resources`; the quota counts them all.
+    workers: int = 0
+    worker_resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1.0})
 
     def main(self, argv: Sequence[str] | None = None) -> None:
         """`python -m jobs.NAME --param value ...`: parse, run, record the outputs."""
@@ -120,6 +168,9 @@ class Template:
             # Outside Fabric each run gets a folder of its own, as it would in a job.
             local = Path.cwd() / LOCAL_FOLDER / "runs" / f"{self.name}-{time.time_ns()}"
             os.environ["FABRIC_RUN_DIR"] = str(local)
+        if not os.environ.get(WORKERS_VARIABLE):
+            granted = {"count": self.workers, "resources": dict(self.worker_resources)}
+            os.environ[WORKERS_VARIABLE] = json.dumps(granted)
         print(f"{self.name}: {params.model_dump_json()}", flush=True)
         outputs = self.run(params)
         if outputs:
