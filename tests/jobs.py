@@ -17,9 +17,11 @@ WAIT_FOR_GO = (
 )
 
 
-def wait_for(read: Callable[[], dict[str, Any]], statuses: set[str]) -> dict[str, Any]:
+def wait_for(
+    read: Callable[[], dict[str, Any]], statuses: set[str], timeout: float = 90
+) -> dict[str, Any]:
     """Poll `read()` (a job as JSON) until its status is one of `statuses`."""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + timeout
     job = read()
     while job["status"] not in statuses:
         assert time.monotonic() < deadline, (

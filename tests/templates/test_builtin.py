@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,8 @@ from sklearn.metrics import r2_score
 from fabric.services import templates
 from tests.factories import create_project
 from tests.imports import loaded_after
-from tests.jobs import wait_for
 from tests.server import Server
-
-TINY = {"cpu": 0.5}
+from tests.templates.runs import ONE_SERVER, finish, local, run, submit
 
 
 def _frame(rows: int = 200) -> pd.DataFrame:
@@ -37,41 +33,13 @@ def _frame(rows: int = 200) -> pd.DataFrame:
     )
 
 
-def _submit(server: Server, token: str, project: str, template: str, params: dict[str, Any]) -> str:
-    """Submit the template as a job; the job's API path."""
-    with server.client(token) as client:
-        response = client.post(
-            f"/api/v1/projects/{project}/jobs",
-            json={"template": template, "params": params, "resources": TINY},
-        )
-    assert response.status_code == 201, response.text
-    return f"/api/v1/projects/{project}/jobs/{response.json()['id']}"
-
-
-def _finish(server: Server, token: str, project: str, path: str) -> Any:
-    """Wait for the job's end; its outputs and its run folder once it has SUCCEEDED."""
-    with server.client(token) as client:
-        job = wait_for(lambda: client.get(path).json(), {"SUCCEEDED", "FAILED", "STOPPED"})
-        logs = client.get(f"{path}/logs").text
-    assert job["status"] == "SUCCEEDED", f"{job['message']}\n{logs}"
-    run_dir = (
-        Path(server.settings.storage_root) / "projects" / project / "runs" / f"job-{job['id']}"
-    )
-    return json.loads((run_dir / "outputs.json").read_text()), run_dir
-
-
-def _run(server: Server, token: str, project: str, template: str, params: dict[str, Any]) -> Any:
-    """Submit the template as a job, wait for its end, return its outputs and run folder."""
-    return _finish(server, token, project, _submit(server, token, project, template, params))
-
-
 def test_import_a_csv_then_train_a_forest_on_it(server: Server, tmp_path: Path) -> None:
     project = create_project(server)
     token = project.member.token
     source = tmp_path / "points.csv"
     _frame().to_csv(source, index=False)
 
-    imported, _ = _run(
+    imported, _ = run(
         server, token, project.name, "data-import", {"source": str(source), "name": "points"}
     )
     dataset = Path(imported["dataset_uri"])
@@ -86,7 +54,7 @@ def test_import_a_csv_then_train_a_forest_on_it(server: Server, tmp_path: Path) 
     assert imported["rows"] == 200
     assert pd.read_parquet(dataset).equals(_frame())
 
-    trained, run_dir = _run(
+    trained, run_dir = run(
         server,
         token,
         project.name,
@@ -108,7 +76,7 @@ def test_a_regression_forest_reports_r2(server: Server, tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": [float(i) for i in range(100)]})
     frame["y"] = 3 * frame["x"] + 1
     frame.to_parquet(dataset)
-    trained, _ = _run(
+    trained, _ = run(
         server,
         project.member.token,
         project.name,
@@ -144,10 +112,6 @@ def _line() -> pd.DataFrame:
     return frame
 
 
-# A template's run does not touch the database: its jobs run once, on the SQLite server.
-ONE_SERVER = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
-
-
 @pytest.fixture(scope="module")
 def classic_ml(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every scikit-learn template's jobs, submitted together so that they run side by side:
@@ -176,10 +140,10 @@ def classic_ml(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict
         )
     requests["kmeans", "clustering"] = ("kmeans", {"dataset": str(blobs), "n_clusters": 3})
     paths = {
-        key: _submit(server, token, project.name, name, {**params, **SMALL.get(name, {})})
+        key: submit(server, token, project.name, name, {**params, **SMALL.get(name, {})})
         for key, (name, params) in requests.items()
     }
-    return {key: _finish(server, token, project.name, path) for key, path in paths.items()}
+    return {key: finish(server, token, project.name, path) for key, path in paths.items()}
 
 
 @ONE_SERVER
@@ -239,21 +203,11 @@ def test_bayes_refuses_regression_naming_the_task(server: Server) -> None:
     assert "params.task: Value error, naive Bayes only classifies" in response.json()["detail"]
 
 
-def _local(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={"PATH": str(Path(sys.executable).parent)},
-    )
-
-
 def test_json_lines_import_runs_outside_fabric(tmp_path: Path) -> None:
     """`python -m jobs.data_import` on a laptop: folders under ./fabric-local."""
     source = tmp_path / "rows.jsonl"
     source.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n')
-    result = _local("jobs.data_import", "--source", str(source), "--name", "rows", cwd=tmp_path)
+    result = local("jobs.data_import", "--source", str(source), "--name", "rows", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     dataset = tmp_path / "fabric-local" / "project" / "datasets" / "rows.parquet"
     assert pd.read_parquet(dataset).to_dict("records") == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
@@ -262,7 +216,7 @@ def test_json_lines_import_runs_outside_fabric(tmp_path: Path) -> None:
 
 
 def test_a_bad_flag_fails_naming_it(tmp_path: Path) -> None:
-    result = _local(
+    result = local(
         "jobs.random_forest", "--dataset", "d", "--target", "y", "--seed", "x", cwd=tmp_path
     )
     assert result.returncode == 1
@@ -272,8 +226,8 @@ def test_a_bad_flag_fails_naming_it(tmp_path: Path) -> None:
 def test_a_missing_or_text_column_fails_naming_it(tmp_path: Path) -> None:
     dataset = tmp_path / "d.parquet"
     pd.DataFrame({"x": [1.0, 2.0], "colour": ["red", "blue"], "y": [0, 1]}).to_parquet(dataset)
-    missing = _local("jobs.lr", "--dataset", str(dataset), "--target", "label", cwd=tmp_path)
-    text = _local("jobs.knn", "--dataset", str(dataset), "--target", "y", cwd=tmp_path)
+    missing = local("jobs.lr", "--dataset", str(dataset), "--target", "label", cwd=tmp_path)
+    text = local("jobs.knn", "--dataset", str(dataset), "--target", "y", cwd=tmp_path)
     assert missing.returncode == text.returncode == 1
     assert f"lr: {dataset} has no column label; it has x, colour, y" in missing.stderr
     assert "knn: column colour is not numeric" in text.stderr
