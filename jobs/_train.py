@@ -1,0 +1,230 @@
+"""What the Ray Train templates share: Ray, the workers, the run config, data and metrics.
+
+Each Ray Train template (`jobs/xgboost.py`, `jobs/lightgbm.py`, `jobs/pytorch.py`, ...)
+connects with `connect`, asks for the workers Fabric granted with `scaling`, keeps its
+checkpoints in the job's folder with `run_config` (whose callback writes each report to the
+run's metrics as it happens), and reads a tabular dataset with `load_tabular`. Private (the
+registry skips modules starting with `_`) and light at import: Ray, pandas and the training
+libraries are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fabric import runtime
+from jobs import _sklearn
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import ray.data
+    from ray.train import Checkpoint, RunConfig, ScalingConfig
+
+GROUP = "distributed-training"
+# The run's Ray Train storage (checkpoints, Train's own state), inside the job's folder.
+TRAIN_FOLDER = "ray-train"
+# How often Train's controller checks on its workers; each `ray.train.report` waits for it,
+# so Ray's default of 2 s adds seconds to every epoch or boosting round.
+HEALTH_CHECK_INTERVAL_S = "0.2"
+# What a run's environment passes on to Train's controller and workers on a local Ray.
+FABRIC_VARIABLES = (
+    "FABRIC_USER_DIR",
+    "FABRIC_PROJECT_DIR",
+    "FABRIC_RUN_DIR",
+    "FABRIC_PROJECT",
+    "FABRIC_JOB_ID",
+    runtime.WORKERS_VARIABLE,
+)
+# A driver that only coordinates the workers; the quota counts driver and workers.
+DRIVER_RESOURCES = {"cpu": 0.25}
+
+
+class Tabular(_sklearn.Supervised):
+    """Parameters of a template that learns a column of a Parquet dataset on Ray Train:
+    the dataset, target, features, task, validation split and seed of the scikit-learn
+    templates, so a model moves between them unchanged."""
+
+
+TABULAR_OUTPUTS = {
+    "model_uri": "the saved model",
+    "framework": "the library that loads the model",
+    "metrics": "scores on the validation split: accuracy and f1_macro, or r2 and rmse",
+    "features": "the columns the model reads, in order",
+    "train_rows": "rows trained on",
+    "validation_rows": "rows evaluated on",
+}
+
+
+def connect() -> None:
+    """Join the job's Ray cluster; outside a job, start a private local one.
+
+    A Fabric job's driver finds its cluster in `RAY_ADDRESS`. On a laptop a throw-away Ray
+    starts with its files in a fresh temporary folder, token auth off (it listens on this
+    machine only) and Fabric's folders passed on to Train's workers.
+    """
+    import ray
+    from ray.data import DataContext
+
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
+    # Ray Data's progress bars redraw many times a second: noise in a job's log.
+    DataContext.get_current().enable_progress_bars = False
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init()
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    passed = {name: os.environ[name] for name in FABRIC_VARIABLES if name in os.environ}
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        _temp_dir=tempfile.mkdtemp(prefix="fabric-ray-"),
+        runtime_env={"env_vars": passed},
+    )
+
+
+def scaling(name: str) -> ScalingConfig:
+    """Ray Train's workers: those Fabric granted the job, on GPUs when granted some.
+
+    Without a GPU the workers train on CPU, and the log says so.
+    """
+    from ray.train import ScalingConfig
+
+    granted = runtime.workers()
+    if granted.count < 1:
+        raise SystemExit(
+            f"{name}: the job has no Ray workers to train on; submit it with workers (e.g. "
+            '"workers": 2) or run it with FABRIC_WORKERS unset to take the template\'s defaults'
+        )
+    resources = granted.ray_resources()
+    if granted.use_gpu:
+        print(f"{name}: {granted.count} workers, each on {resources['GPU']:g} GPU", flush=True)
+    else:
+        print(f"{name}: no GPU granted; {granted.count} workers train on CPU", flush=True)
+    return ScalingConfig(
+        num_workers=granted.count, use_gpu=granted.use_gpu, resources_per_worker=resources
+    )
+
+
+def train_folder() -> Path:
+    """Where Ray Train keeps this job's runs and checkpoints."""
+    folder = runtime.run_dir() / TRAIN_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_config(name: str, **options: Any) -> RunConfig:
+    """A run named afresh each time (Train resumes a run whose name it has seen) and kept
+    under the job's folder, whose reports reach the job's metrics as they happen.
+
+    `options` go to `RunConfig` (e.g. `checkpoint_config`); `callbacks` are added to ours.
+    """
+    from ray.train import RunConfig
+
+    callbacks = [metrics_callback(str(runtime.run_dir())), *options.pop("callbacks", [])]
+    return RunConfig(
+        name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
+        storage_path=str(train_folder()),
+        callbacks=callbacks,
+        **options,
+    )
+
+
+def _report_metrics_class() -> type:
+    from ray.train import UserCallback
+
+    class _ReportMetrics(UserCallback):
+        """Runs on Train's controller: rank 0's numbers of each report, to metrics.jsonl."""
+
+        def __init__(self, folder: str) -> None:
+            self.folder = folder
+            self.reports = 0
+
+        def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any):
+            self.reports += 1
+            # The controller may not have the job's environment (a laptop's local Ray).
+            os.environ.setdefault("FABRIC_RUN_DIR", self.folder)
+            first = metrics[0] if metrics else {}
+            values = {k: float(v) for k, v in first.items() if _is_number(v) and k != "step"}
+            step = first.get("step", first.get("epoch", self.reports))
+            runtime.report_metrics(step=int(step), **values)
+
+    return _ReportMetrics
+
+
+def metrics_callback(folder: str) -> Any:
+    """A Train callback that appends each report's numbers to the job's `metrics.jsonl`.
+
+    Its class is made here, not at import, since its base comes from Ray.
+    """
+    return _report_metrics_class()(folder)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass
+class TabularData:
+    """A dataset split for training: frames in the driver, Ray Datasets for the workers."""
+
+    features: list[str]
+    train: pd.DataFrame
+    validation: pd.DataFrame
+
+    def datasets(self) -> dict[str, ray.data.Dataset]:
+        """The splits as Ray Datasets, named as the workers ask for their shards."""
+        import ray.data
+
+        return {
+            "train": ray.data.from_pandas(self.train),
+            "validation": ray.data.from_pandas(self.validation),
+        }
+
+
+def load_tabular(name: str, params: Tabular) -> TabularData:
+    """The dataset's numeric features and target, split with the seed as scikit-learn's
+    templates split it; an exit naming a missing or text column.
+
+    Read by the driver: a table that fits its memory, handed to Ray Data for the workers.
+    """
+    frame, features = _sklearn._load(name, params, params.target)
+    train, validation = _sklearn._split(params, frame[[*features, params.target]])
+    return TabularData(
+        features=features,
+        train=train.reset_index(drop=True),
+        validation=validation.reset_index(drop=True),
+    )
+
+
+def shard(split: str) -> pd.DataFrame:
+    """Inside a worker: this worker's part of a split, as a pandas frame."""
+    import ray.train
+
+    return ray.train.get_dataset_shard(split).materialize().to_pandas()
+
+
+def scores(task: str, truth: Any, predicted: Any) -> dict[str, float]:
+    """Validation scores named as the scikit-learn templates name them."""
+    return _sklearn._scores(task, truth, predicted)
+
+
+def latest_checkpoint(path: str | Path) -> Path | None:
+    """A checkpoint folder as is; in a run's folder (or Train's), its newest checkpoint."""
+    path = Path(path)
+    if path.name.startswith("checkpoint_") and path.is_dir():
+        return path
+    found = [p for p in path.glob("**/checkpoint_*") if p.is_dir()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def checkpoint(path: Path) -> Checkpoint:
+    from ray.train import Checkpoint
+
+    return Checkpoint.from_directory(str(path))
