@@ -44,6 +44,7 @@ class Supervised(Unsupervised):
 
 SUPERVISED_OUTPUTS = {
     "model_uri": "the saved model (joblib)",
+    "framework": "how the model was saved: sklearn",
     "metrics": "scores on the validation split: accuracy and f1_macro, or r2 and rmse",
     "features": "the columns the model reads, in order",
     "train_rows": "rows fitted on",
@@ -52,6 +53,7 @@ SUPERVISED_OUTPUTS = {
 
 CLUSTERING_OUTPUTS = {
     "model_uri": "the saved model (joblib)",
+    "framework": "how the model was saved: sklearn",
     "metrics": "on the validation split: inertia (lower is tighter) and silhouette (-1 to 1)",
     "features": "the columns the model reads, in order",
     "cluster_sizes": "how many training rows fell in each cluster, by cluster number",
@@ -144,6 +146,7 @@ def _fit_supervised(name: str, params: Supervised, build: Callable[[Any], Any]) 
     runtime.report_metrics(**scores)
     return {
         "model_uri": _save(model),
+        "framework": "sklearn",
         "metrics": scores,
         "features": features,
         "train_rows": len(train),
@@ -168,6 +171,7 @@ def _fit_clusters(name: str, params: Unsupervised, build: Callable[[Any], Any]) 
     sizes = np.bincount(model.labels_, minlength=model.n_clusters)
     return {
         "model_uri": _save(model),
+        "framework": "sklearn",
         "metrics": scores,
         "features": features,
         "cluster_sizes": [int(size) for size in sizes],
