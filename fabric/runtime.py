@@ -176,3 +176,141 @@ class Template:
         if outputs:
             write_outputs(**outputs)
             print(f"{self.name}: outputs {json.dumps(dict(outputs), default=str)}", flush=True)
+
+
+# Trials: the calls NNI trial code makes (`get_next_parameter`, `report_intermediate_result`,
+# `report_final_result`, ...), answered by Ray Tune inside a trial and by the environment and
+# `metrics.jsonl` outside one, so that the same trial code runs in a search and on its own.
+
+TRIAL_PARAMETERS_VARIABLE = "FABRIC_TRIAL_PARAMETERS"
+STANDALONE = "STANDALONE"
+
+
+@dataclass
+class _Trial:
+    """The trial this process's NNI calls talk to, and how many results it has reported."""
+
+    parameters: dict[str, Any]
+    trial_id: str
+    experiment_id: str
+    sequence_id: int
+    tune: bool
+    steps: int = 0
+
+
+_trial: _Trial | None = None
+
+
+def _standalone() -> _Trial:
+    """Outside Tune the parameters are the JSON object in FABRIC_TRIAL_PARAMETERS, if set."""
+    value = os.environ.get(TRIAL_PARAMETERS_VARIABLE)
+    parameters = json.loads(value) if value else {}
+    if not isinstance(parameters, dict):
+        raise ValueError(f"{TRIAL_PARAMETERS_VARIABLE} must hold a JSON object, got {value!r}")
+    job = job_id()
+    experiment = STANDALONE if job is None else f"job-{job}"
+    return _Trial(parameters, STANDALONE, experiment, sequence_id=0, tune=False)
+
+
+def _current() -> _Trial:
+    global _trial
+    if _trial is None:
+        _trial = _standalone()
+    return _trial
+
+
+def _sequence_id(trial_id: str, trial_dir: str) -> int:
+    """Tune names a trial's folder TRAINABLE_TRIALID_N_..., N counting its trials from 1."""
+    _, _, rest = Path(trial_dir).name.partition(f"_{trial_id}_")
+    number = rest.split("_", 1)[0]
+    return int(number) - 1 if number.isdigit() else 0
+
+
+def tune_trial(config: Mapping[str, Any], code: Callable[[], Any]) -> Any:
+    """Run `code()`, trial code, inside a Ray Tune function trainable given `config`: its NNI
+    calls read the config and report with `ray.tune.report`. The `hpo` template runs every
+    trial through it; a Tune function of one's own may too."""
+    from ray import tune
+
+    global _trial
+    context = tune.get_context()
+    trial_id = context.get_trial_id()
+    outer, _trial = (
+        _trial,
+        _Trial(
+            parameters=dict(config),
+            trial_id=trial_id,
+            experiment_id=context.get_experiment_name(),
+            sequence_id=_sequence_id(trial_id, context.get_trial_dir()),
+            tune=True,
+        ),
+    )
+    try:
+        return code()
+    finally:
+        _trial = outer
+
+
+def get_next_parameter() -> dict[str, Any]:
+    """The trial's hyperparameters, as NNI gives them."""
+    return dict(_current().parameters)
+
+
+def get_trial_id() -> str:
+    return _current().trial_id
+
+
+def get_experiment_id() -> str:
+    return _current().experiment_id
+
+
+def get_sequence_id() -> int:
+    """The trial's number in its experiment, from 0."""
+    return _current().sequence_id
+
+
+def _metrics(metric: float | Mapping[str, Any]) -> dict[str, Any]:
+    """NNI's metric, a number or a dict with a `default` key, as named values."""
+    if isinstance(metric, Mapping):
+        if "default" not in metric:
+            raise ValueError("a metric dict needs a 'default' key, as in NNI")
+        return {str(name): value for name, value in metric.items()}
+    return {"default": float(metric)}
+
+
+def _report(metrics: dict[str, Any], final: bool, checkpoint: str | Path | None) -> None:
+    trial = _current()
+    trial.steps += 1
+    if not trial.tune:
+        report_metrics(step=trial.steps, **metrics, **({"final": True} if final else {}))
+        return
+    from ray import tune
+
+    saved = tune.Checkpoint.from_directory(str(checkpoint)) if checkpoint else None
+    tune.report(metrics, checkpoint=saved)
+
+
+def report_intermediate_result(
+    metric: float | Mapping[str, Any], checkpoint: str | Path | None = None
+) -> None:
+    """One step's result (an epoch's): in Tune, a report at the next `training_iteration`,
+    which ASHA and PBT judge the trial by. `checkpoint`, a folder of the trial's state as of
+    this result, is Fabric's addition to NNI's call: PBT hands it to the trials it makes
+    continue from this one, which find it with `load_checkpoint`."""
+    _report(_metrics(metric), final=False, checkpoint=checkpoint)
+
+
+def report_final_result(metric: float | Mapping[str, Any]) -> None:
+    """The trial's result: in Tune one more report, the last, which the search ranks it by."""
+    _report(_metrics(metric), final=True, checkpoint=None)
+
+
+def load_checkpoint() -> Path | None:
+    """The folder to resume from: a checkpoint this trial reported before Tune restarted it,
+    or one of the better trial that PBT made it continue; None when it starts afresh."""
+    if not _current().tune:
+        return None
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    return Path(checkpoint.to_directory()) if checkpoint else None

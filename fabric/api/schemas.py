@@ -177,8 +177,18 @@ class JobCreate(BaseModel):
     )
     resources: dict[str, float] | None = Field(
         default=None,
-        description="cpu (cores), memory (GiB), gpu, npu, custom; default: the template's, "
-        "or cpu: 1",
+        description="the driver's cpu (cores), memory (GiB), gpu, npu, custom; default: the "
+        "template's, or cpu: 1",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=256,
+        description="Ray workers the job starts beside its driver (Train workers, Tune trials "
+        "at once); default: the template's, or 0",
+    )
+    worker_resources: dict[str, float] | None = Field(
+        default=None, description="what each worker holds; default: the template's, or cpu: 1"
     )
     pool: str | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -196,6 +206,11 @@ class JobPublic(BaseModel):
     template: str | None
     params: dict[str, Any] | None
     resources: dict[str, float]
+    workers: int
+    worker_resources: dict[str, float]
+    requested: dict[str, float] = Field(
+        description="what the quota counts: the driver's resources and all its workers'"
+    )
     pool: str | None
     timeout_seconds: float | None
     max_retries: int
@@ -214,6 +229,8 @@ class TemplatePublic(BaseModel):
     module: str = Field(description="run as `python -m MODULE --param value ...`")
     parameters: dict[str, Any] = Field(description="JSON Schema of the parameters")
     resources: dict[str, float] = Field(description="what a job asks for when it names none")
+    workers: int = Field(description="Ray workers beside the driver when a job names none")
+    worker_resources: dict[str, float] = Field(description="what each worker holds")
     outputs: dict[str, str] = Field(description="names written to the run's outputs.json")
 
 

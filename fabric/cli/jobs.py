@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, amounts, split_pairs
-from fabric.cli.output import pairs, print_fields, print_json, print_table, when
+from fabric.cli.output import describe_workers, pairs, print_fields, print_json, print_table, when
 from fabric.sdk import Client
 from fabric.sdk.packages import package
 
@@ -54,7 +54,7 @@ def _row(job: dict[str, Any]) -> list[object]:
         job["user"],
         job["status"],
         job["queue_position"],
-        pairs(job["resources"]),
+        pairs(job["requested"]),
         when(job["created_at"]),
         when(job["ended_at"]),
         _gist(job["message"]),
@@ -73,6 +73,8 @@ def _fields(job: dict[str, Any]) -> dict[str, object]:
         "template": job["template"],
         "params": pairs(job["params"]) if job["params"] else None,
         "resources": pairs(job["resources"]),
+        "workers": describe_workers(job["workers"], job["worker_resources"]),
+        "requested": pairs(job["requested"]),
         "pool": job["pool"],
         "timeout": f"{job['timeout_seconds']:g} s" if job["timeout_seconds"] else None,
         "attempt": f"{job['attempt']} of {job['max_retries'] + 1}",
@@ -180,7 +182,18 @@ def submit(
     name: Annotated[str | None, typer.Option(help="A name; job-XXXXXXXX if not given.")] = None,
     resource: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=AMOUNT, e.g. cpu=2 or gpu=1; repeatable; cpu=1 if none."),
+        typer.Option(
+            help="The driver's NAME=AMOUNT, e.g. cpu=2 or gpu=1; repeatable; default: the "
+            "template's, or cpu=1."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Ray workers beside the driver (Train, Tune); default: the template's."),
+    ] = None,
+    worker_resource: Annotated[
+        list[str] | None,
+        typer.Option(help="What each worker holds, NAME=AMOUNT; repeatable."),
     ] = None,
     pool: Annotated[str | None, typer.Option(help="A pool granted to the project.")] = None,
     env: Annotated[
@@ -237,6 +250,8 @@ def submit(
             name=name,
             runtime_env=runtime_env,
             resources=resources,
+            workers=workers,
+            worker_resources=amounts(worker_resource, "--worker-resource") or None,
             pool=pool,
             timeout_seconds=timeout,
             max_retries=retries,

@@ -91,3 +91,8 @@ def when(value: str | None, *, seconds: bool = False) -> str:
 def pairs(values: Mapping[str, object]) -> str:
     """{"gpu": 8, "cpu": 2} as gpu=8, cpu=2."""
     return ", ".join(f"{key}={cell(value)}" for key, value in values.items())
+
+
+def describe_workers(count: int, resources: dict[str, float]) -> str | None:
+    """A job's or template's Ray workers, e.g. `2 x cpu=1`; None when it starts none."""
+    return f"{count} x {pairs(resources)}" if count else None

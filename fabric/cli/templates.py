@@ -8,7 +8,7 @@ import typer
 
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption
-from fabric.cli.output import pairs, print_fields, print_json, print_table
+from fabric.cli.output import describe_workers, pairs, print_fields, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True, help="Job templates: ready jobs to run with parameters.")
 
@@ -66,6 +66,7 @@ def show(name: str, json_: JsonOption = False) -> None:
             "description": template["description"],
             "module": template["module"],
             "resources": pairs(template["resources"]),
+            "workers": describe_workers(template["workers"], template["worker_resources"]),
         }
     )
     typer.echo()

@@ -228,7 +228,11 @@ class JobModel(Base):
     template: Mapped[str | None] = mapped_column(String(100))
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     runtime_env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The driver's own resources; the Ray workers it starts (Train, Tune) each hold
+    # `worker_resources`. The quota counts them all.
     resources: Mapped[dict[str, float]] = mapped_column(JSON)
+    workers: Mapped[int] = mapped_column(Integer, default=0)
+    worker_resources: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
     pool: Mapped[str | None] = mapped_column(String(63))
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
     max_retries: Mapped[int] = mapped_column(Integer, default=0)

@@ -351,6 +351,8 @@ class Client:
         name: str | None = None,
         runtime_env: dict[str, Any] | None = None,
         resources: dict[str, float] | None = None,
+        workers: int | None = None,
+        worker_resources: dict[str, float] | None = None,
         pool: str | None = None,
         timeout_seconds: float | None = None,
         max_retries: int = 0,
@@ -358,7 +360,8 @@ class Client:
         """Run `entrypoint`, or `template` with `params`, on Ray; it comes back QUEUED when the
         quota admits it only later.
 
-        Without `resources` the server gives the job the template's defaults, or one CPU.
+        `resources` are the driver's; `workers` Ray workers (Train, Tune) each hold
+        `worker_resources`. Whatever is left out comes from the template, or one CPU.
         ApiError 422 names a bad parameter; 409 when the job can never fit.
         """
         body = {
@@ -368,6 +371,8 @@ class Client:
             "name": name,
             "runtime_env": runtime_env or {},
             "resources": resources,
+            "workers": workers,
+            "worker_resources": worker_resources,
             "pool": pool,
             "timeout_seconds": timeout_seconds,
             "max_retries": max_retries,

@@ -9,6 +9,7 @@ called, then the outcome is stored.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from fabric import storage
+from fabric import runtime, storage
 from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
 from fabric.backends.ray_jobs import RayApiError
 from fabric.config import Settings
@@ -36,8 +37,6 @@ ACTIVE = (QUEUED, PENDING, RUNNING)
 DEFAULT_RESOURCES = {"cpu": 1.0}
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 RUNTIME_ENV_KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", "config"}
-# Fabric's names for resources Ray knows by other names; the rest pass as custom resources.
-RAY_CUSTOM_NAMES = {"npu": "NPU"}
 
 
 def _check_runtime_env(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None:
@@ -71,11 +70,17 @@ def submit(
     name: str | None = None,
     runtime_env: dict[str, Any] | None = None,
     resources: dict[str, float] | None = None,
+    workers: int | None = None,
+    worker_resources: dict[str, float] | None = None,
     pool: str | None = None,
     timeout_seconds: float | None = None,
     max_retries: int = 0,
 ) -> JobModel:
-    """Admit and start a job that runs `entrypoint`, or `template` with `params`."""
+    """Admit and start a job that runs `entrypoint`, or `template` with `params`.
+
+    `resources` are the driver's; `workers` more Ray workers (Train, Tune) each hold
+    `worker_resources`. A template fills in whichever the request leaves out.
+    """
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     either = "give either entrypoint (a command) or template (with params), not both"
     if template is not None:
@@ -84,6 +89,9 @@ def submit(
         prepared = templates.prepare(template, params or {})
         entrypoint, params = prepared.entrypoint, prepared.params
         resources = resources or prepared.resources
+        workers = prepared.workers if workers is None else workers
+        if workers and not worker_resources:
+            worker_resources = prepared.worker_resources
     elif entrypoint is None:
         raise InvalidSpec(either)
     elif params:
@@ -96,6 +104,12 @@ def submit(
     _check_runtime_env(settings, project.name, runtime_env)
     resources = resources or dict(DEFAULT_RESOURCES)
     allocations.check_resources(resources)
+    workers = workers or 0
+    if workers:
+        worker_resources = worker_resources or dict(DEFAULT_RESOURCES)
+        allocations.check_resources(worker_resources)
+    elif worker_resources:
+        raise InvalidSpec("worker_resources go with workers; this job starts none")
     job = JobModel(
         project_id=project.id,
         user_id=actor.user.id,
@@ -105,6 +119,8 @@ def submit(
         params=params if template is not None else None,
         runtime_env=runtime_env,
         resources=resources,
+        workers=workers,
+        worker_resources=worker_resources if workers else {},
         pool=pool,
         timeout_seconds=timeout_seconds,
         max_retries=max_retries,
@@ -127,7 +143,7 @@ def submit(
         "job",
         f"{job.id} {job.name}",
         project=project.name,
-        detail={"resources": resources, "queued": allocation is None}
+        detail={"resources": requested(job), "queued": allocation is None}
         | ({"template": template} if template else {}),
     )
     session.commit()
@@ -150,7 +166,7 @@ def _admit(
                 session,
                 actor,
                 project.name,
-                resources=job.resources,
+                resources=requested(job),
                 pool=job.pool,
                 expected_seconds=job.timeout_seconds,
             )
@@ -171,11 +187,19 @@ def admit(session: Session, actor: Actor, job: JobModel, project_name: str) -> A
         session,
         actor,
         project_name,
-        resources=job.resources,
+        resources=requested(job),
         pool=job.pool,
         purpose=f"job {job.name}",
         expected_seconds=job.timeout_seconds,
     )
+
+
+def requested(job: JobModel) -> dict[str, float]:
+    """What the job holds on the cluster: its driver's resources and all its workers'."""
+    total = dict(job.resources)
+    for name, amount in job.worker_resources.items():
+        total[name] = total.get(name, 0.0) + job.workers * amount
+    return total
 
 
 def _has_queued(session: Session, project_id: int) -> bool:
@@ -215,6 +239,9 @@ def start(
         "FABRIC_PROJECT_DIR": str(storage.project_dir(settings, project)),
         "FABRIC_RUN_DIR": str(run_dir),
         "FABRIC_JOB_TOKEN_FILE": str(token_file),
+        runtime.WORKERS_VARIABLE: json.dumps(
+            {"count": job.workers, "resources": job.worker_resources}
+        ),
     }
     resources = dict(job.resources)
     try:
@@ -231,7 +258,7 @@ def start(
         cpu=resources.pop("cpu", 0.0),
         memory_gib=resources.pop("memory", 0.0),
         gpu=resources.pop("gpu", 0.0),
-        custom_resources={RAY_CUSTOM_NAMES.get(k, k): v for k, v in resources.items()},
+        custom_resources=runtime.ray_resources(resources),
         metadata={
             "fabric_project": project,
             "fabric_job": str(job.id),

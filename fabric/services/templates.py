@@ -61,6 +61,8 @@ def describe(found: Found) -> dict[str, Any]:
         "module": found.module,
         "parameters": template.params.model_json_schema(),
         "resources": dict(template.resources),
+        "workers": template.workers,
+        "worker_resources": dict(template.worker_resources),
         "outputs": dict(template.outputs),
     }
 
@@ -72,6 +74,8 @@ class Prepared:
     entrypoint: str
     params: dict[str, Any]
     resources: dict[str, float]
+    workers: int
+    worker_resources: dict[str, float]
 
 
 def prepare(name: str, params: dict[str, Any]) -> Prepared:
@@ -88,4 +92,6 @@ def prepare(name: str, params: dict[str, Any]) -> Prepared:
         entrypoint=command(found.module, valid),
         params=valid.model_dump(mode="json"),
         resources=dict(found.template.resources),
+        workers=found.template.workers,
+        worker_resources=dict(found.template.worker_resources),
     )

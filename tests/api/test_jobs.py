@@ -121,6 +121,49 @@ def test_concurrent_overflow_queues_then_runs(server: Server) -> None:
     assert second["started_at"] >= first["ended_at"]
 
 
+WORKERS_SCRIPT = """
+import ray
+from fabric import runtime
+
+granted = runtime.workers()
+ray.init()
+each = runtime.ray_resources(granted.resources)
+task = ray.remote(lambda: 1).options(num_cpus=each.pop("CPU"), resources=each)
+print("workers ran", sum(ray.get([task.remote() for _ in range(granted.count)])))
+"""
+
+
+def test_workers_count_against_the_quota_and_reach_the_job(server: Server) -> None:
+    project = create_project(server)
+    with server.admin() as admin:
+        admin.put(
+            f"/api/v1/projects/{project.name}/quotas",
+            json={"resource": "cpu", "kind": "concurrent", "limit": 1},
+        ).raise_for_status()
+    request = {
+        "entrypoint": f"python -c {WORKERS_SCRIPT!r}".replace("\\n", "\n"),
+        "resources": {"cpu": 0.25},
+        "worker_resources": {"cpu": 0.25},
+    }
+    with server.client(project.member.token) as client:
+        too_many = _submit(client, project.name, workers=4, **request)
+        stray = _submit(client, project.name, entrypoint="true", worker_resources={"cpu": 1})
+        submitted = _submit(client, project.name, workers=3, **request)
+        assert submitted.status_code == 201, submitted.text
+        job = _wait(client, project.name, submitted.json()["id"], TERMINAL)
+        logs = client.get(f"/api/v1/projects/{project.name}/jobs/{job['id']}/logs").text
+        [allocation] = client.get(f"/api/v1/projects/{project.name}/allocations").json()
+    # The driver alone would fit; with its four workers it never can.
+    assert too_many.status_code == 409, too_many.text
+    assert stray.status_code == 422
+    assert "worker_resources go with workers" in stray.json()["detail"]
+    assert job["status"] == "SUCCEEDED", logs
+    assert (job["workers"], job["worker_resources"]) == (3, {"cpu": 0.25})
+    assert job["requested"] == {"cpu": 1.0}
+    assert allocation["resources"] == {"cpu": 1.0}
+    assert "workers ran 3" in logs
+
+
 def test_stop_and_timeout_end_running_jobs(server: Server) -> None:
     project = create_project(server)
     with server.client(project.member.token) as client:
