@@ -206,7 +206,9 @@ def load_tabular(name: str, params: Tabular) -> TabularData:
 def shard(split: str) -> pd.DataFrame:
     """Inside a worker: this worker's part of a split, as a pandas frame."""
     import ray.train
+    from ray.data import DataContext
 
+    DataContext.get_current().enable_progress_bars = False
     return ray.train.get_dataset_shard(split).materialize().to_pandas()
 
 
@@ -217,7 +219,8 @@ def scores(task: str, truth: Any, predicted: Any) -> dict[str, float]:
 
 def latest_checkpoint(path: str | Path) -> Path | None:
     """A checkpoint folder as is; in a run's folder (or Train's), its newest checkpoint."""
-    path = Path(path)
+    # Absolute: Train's workers do not share the driver's working folder.
+    path = Path(path).resolve()
     if path.name.startswith("checkpoint_") and path.is_dir():
         return path
     found = [p for p in path.glob("**/checkpoint_*") if p.is_dir()]
@@ -228,3 +231,27 @@ def checkpoint(path: Path) -> Checkpoint:
     from ray.train import Checkpoint
 
     return Checkpoint.from_directory(str(path))
+
+
+def classes(params: Tabular, data: TabularData) -> list[Any]:
+    """The classes a classifier tells apart, in the order of its output indices; none for
+    regression. Boosting libraries want labels 0..K-1: `label_index` maps to them."""
+    if params.task != "classification":
+        return []
+    return sorted(data.train[params.target].unique().tolist())
+
+
+def label_index(labels: pd.Series, known: list[Any]) -> pd.Series:
+    """Labels as indices into `known` (the training split's classes)."""
+    return labels.map({value: index for index, value in enumerate(known)})
+
+
+def predicted_classes(probabilities: Any, known: list[Any]) -> Any:
+    """The most likely class of each row: from P(class 1) for two classes, else per class."""
+    import numpy as np
+
+    if probabilities.ndim == 1:
+        index = (probabilities > 0.5).astype(int)
+    else:
+        index = probabilities.argmax(axis=1)
+    return np.asarray(known)[index]
