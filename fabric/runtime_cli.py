@@ -34,10 +34,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def to_args(params: BaseModel) -> list[str]:
+def to_args(params: BaseModel | Mapping[str, Any]) -> list[str]:
     """Every parameter that has a value, as `--flag value` pairs; None stays out."""
+    values = params.model_dump(mode="json") if isinstance(params, BaseModel) else params
     args: list[str] = []
-    for field, value in params.model_dump(mode="json").items():
+    for field, value in values.items():
         if value is not None:
             args += [flag(field), _text(value)]
     return args

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import tempfile
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -11,14 +10,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, amounts, split_pairs
 from fabric.cli.output import describe_workers, pairs, print_fields, print_json, print_table, when
+from fabric.cli.uploads import upload_working_dir
 from fabric.sdk import Client
-from fabric.sdk.packages import package
 
 app = typer.Typer(no_args_is_help=True, help="Jobs: commands run on Ray within quota.")
 
@@ -139,27 +137,6 @@ def _run_to_end(
     return client.get_job(project, job["id"])
 
 
-def _upload(client: Client, project: str, directory: Path, excludes: list[str]) -> str:
-    """Upload the directory as a package of the project, unless it is there already."""
-    with tempfile.TemporaryDirectory() as folder:
-        zipped = package(directory, Path(folder), excludes)
-        uri = f"gcs://{zipped.name}"
-        if client.has_package(project, zipped.name):
-            typer.echo(f"{directory}: unchanged since its last upload", err=True)
-            return uri
-        columns = (
-            TextColumn("uploading {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-        )
-        with Progress(*columns, console=Console(stderr=True)) as bar:
-            task = bar.add_task(directory.resolve().name, total=zipped.stat().st_size)
-            return client.upload_package(
-                project, zipped, progress=lambda sent: bar.advance(task, sent)
-            )
-
-
 @app.command()
 def submit(
     project: str,
@@ -241,7 +218,9 @@ def submit(
     runtime_env = _runtime_env(env, pip)
     with connect() as client:
         if working_dir is not None:
-            runtime_env["working_dir"] = _upload(client, project, working_dir, exclude or [])
+            runtime_env["working_dir"] = upload_working_dir(
+                client, project, working_dir, exclude or []
+            )
         job = client.submit_job(
             project,
             shlex.join(command) if command else None,
@@ -305,6 +284,23 @@ def show(project: str, job_id: IdArgument, json_: JsonOption = False) -> None:
         print_json(job)
     else:
         print_fields(_fields(job))
+
+
+@app.command()
+def outputs(project: str, job_id: IdArgument, json_: JsonOption = False) -> None:
+    """Show what a job produced: its outputs (model_uri, metrics, ...) and its last metrics."""
+    with connect() as client:
+        found = client.job_outputs(project, job_id)
+    if json_:
+        print_json(found)
+        return
+    if not found["outputs"] and not found["metrics"]:
+        typer.echo(f"job {job_id} has written no outputs yet")
+        return
+    print_fields(found["outputs"])
+    if found["metrics"]:
+        last = {k: v for k, v in found["metrics"][-1].items() if k != "time"}
+        typer.echo(f"\nlast of {len(found['metrics'])} metric reports: {pairs(last)}")
 
 
 @app.command()

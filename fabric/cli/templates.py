@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from fabric.cli.credentials import connect
+from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption
 from fabric.cli.output import describe_workers, pairs, print_fields, print_json, print_table
+from fabric.cli.uploads import upload_working_dir
 
 app = typer.Typer(no_args_is_help=True, help="Job templates: ready jobs to run with parameters.")
 
@@ -36,19 +40,102 @@ def _parameter_rows(schema: dict[str, Any]) -> list[list[object]]:
 
 
 @app.command("list")
-def list_(json_: JsonOption = False) -> None:
-    """List the templates a job can run."""
+def list_(
+    project: Annotated[
+        str | None,
+        typer.Option(help="Every version of this project's own templates, published or not."),
+    ] = None,
+    json_: JsonOption = False,
+) -> None:
+    """List the templates a job can run: built-in ones and those projects published."""
     with connect() as client:
-        templates = client.list_templates()
+        templates = client.list_project_templates(project) if project else client.list_templates()
     if json_:
         print_json(templates)
         return
     print_table(
-        ["NAME", "GROUP", "RESOURCES", "DESCRIPTION"],
-        ([t["name"], t["group"], pairs(t["resources"]), t["description"]] for t in templates),
+        ["NAME", "VERSION", "GROUP", "RESOURCES", "DESCRIPTION"],
+        (
+            [
+                t["name"],
+                _version(t),
+                t["group"],
+                pairs(t["resources"]),
+                t["description"],
+            ]
+            for t in templates
+        ),
         empty="no templates",
         wrap=("DESCRIPTION",),
     )
+
+
+def _version(template: dict[str, Any]) -> str | None:
+    if template["version"] is None:
+        return None
+    return f"{template['version']}{' (published)' if template['published'] else ''}"
+
+
+@app.command()
+def register(
+    project: str,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            "-f",
+            exists=True,
+            dir_okay=False,
+            help="YAML or JSON: name, command, parameters (JSON Schema), description, "
+            "resources, workers, worker_resources, runtime_env.",
+        ),
+    ],
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Upload this directory as the template's code (what .gitignore lists stays out).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Let every project run it (project owners).")
+    ] = False,
+    json_: JsonOption = False,
+) -> None:
+    """Register the next version of one of PROJECT's templates; jobs run it as PROJECT/NAME."""
+    try:
+        spec = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise CliError(f"{file}: not YAML or JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise CliError(f"{file}: expected a mapping of name, command, parameters, ...")
+    with connect() as client:
+        if working_dir is not None:
+            runtime_env = dict(spec.get("runtime_env") or {})
+            runtime_env["working_dir"] = upload_working_dir(client, project, working_dir, [])
+            spec["runtime_env"] = runtime_env
+        template = client.register_template(project, {**spec, "published": publish})
+    if json_:
+        print_json(template)
+        return
+    typer.echo(f"registered {template['name']}@{template['version']}")
+
+
+@app.command()
+def publish(
+    project: str,
+    name: str,
+    version: int,
+    withdraw: Annotated[
+        bool, typer.Option("--withdraw", help="Take it back: only PROJECT may run it again.")
+    ] = False,
+) -> None:
+    """Let every project run version VERSION of PROJECT's template NAME."""
+    with connect() as client:
+        template = client.publish_template(project, name, version, published=not withdraw)
+    state = "published" if template["published"] else "no longer published"
+    typer.echo(f"{template['name']}@{template['version']} {state}")
 
 
 @app.command()
@@ -65,6 +152,8 @@ def show(name: str, json_: JsonOption = False) -> None:
             "group": template["group"],
             "description": template["description"],
             "module": template["module"],
+            "command": template["command"],
+            "version": _version(template),
             "resources": pairs(template["resources"]),
             "workers": describe_workers(template["workers"], template["worker_resources"]),
         }

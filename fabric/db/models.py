@@ -268,3 +268,33 @@ class LeaseModel(Base):
     # Host and process of the holder, for humans reading the table.
     holder_name: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CustomTemplateModel(Base):
+    """One version of a template a project registered: a command its jobs run with the
+    parameters appended as flags. Versions never change once registered; a published one
+    may be run by every project."""
+
+    __tablename__ = "custom_templates"
+    __table_args__ = (UniqueConstraint("project_id", "name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+    group: Mapped[str] = mapped_column(String(63))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    command: Mapped[str] = mapped_column(String(10000))
+    # JSON Schema of the parameters (an object schema); requests are checked against it.
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    resources: Mapped[dict[str, float]] = mapped_column(JSON)
+    workers: Mapped[int] = mapped_column(Integer, default=0)
+    worker_resources: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # Its code sources name packages kept with this version (see custom_templates).
+    runtime_env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    project: Mapped[ProjectModel] = relationship(lazy="joined")
+    user: Mapped[UserModel] = relationship(lazy="joined")

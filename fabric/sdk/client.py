@@ -337,7 +337,25 @@ class Client:
         return self._request("GET", "/api/v1/templates")
 
     def get_template(self, name: str) -> Json:
+        """A built-in template by name, or a project's as PROJECT/NAME[@VERSION]."""
         return self._request("GET", f"/api/v1/templates/{_part(name)}")
+
+    def register_template(self, project: str, spec: dict[str, Any]) -> Json:
+        """Register the next version of a project's template: `spec` has name, command,
+        parameters (JSON Schema), and optionally description, resources, workers,
+        worker_resources, runtime_env and published. Jobs then run it as PROJECT/NAME."""
+        return self._request("POST", f"/api/v1/projects/{_part(project)}/templates", json=spec)
+
+    def list_project_templates(self, project: str) -> Json:
+        """Every version of the project's own templates, published or not."""
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/templates")
+
+    def publish_template(
+        self, project: str, name: str, version: int, *, published: bool = True
+    ) -> Json:
+        """Let every project run this version (or, with published=False, no longer)."""
+        path = f"/api/v1/projects/{_part(project)}/templates/{_part(name)}/versions/{version}"
+        return self._request("PATCH", path, json={"published": published})
 
     # Jobs and usage
 
@@ -403,6 +421,12 @@ class Client:
         """The output of the job's current attempt so far."""
         path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/logs"
         return self._send("GET", path).text
+
+    def job_outputs(self, project: str, job_id: int) -> Json:
+        """`{"outputs": ..., "metrics": [...]}`: what the job wrote to outputs.json and every
+        metric it reported so far."""
+        path = f"/api/v1/projects/{_part(project)}/jobs/{_part(job_id)}/outputs"
+        return self._request("GET", path)
 
     def has_package(self, project: str, name: str) -> bool:
         try:

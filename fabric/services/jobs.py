@@ -27,7 +27,16 @@ from fabric.backends.ray_jobs import RayApiError
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
 from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
-from fabric.services import allocations, audit, packages, projects, templates, tokens
+from fabric.services import (
+    allocations,
+    audit,
+    custom_templates,
+    packages,
+    projects,
+    runtime_envs,
+    templates,
+    tokens,
+)
 from fabric.services.actor import Actor
 from fabric.services.roles import Role
 
@@ -36,25 +45,6 @@ SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
 ACTIVE = (QUEUED, PENDING, RUNNING)
 DEFAULT_RESOURCES = {"cpu": 1.0}
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-RUNTIME_ENV_KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", "config"}
-
-
-def _check_runtime_env(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None:
-    unknown = set(runtime_env) - RUNTIME_ENV_KEYS
-    if unknown:
-        raise InvalidSpec(
-            f"runtime_env may not set {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(RUNTIME_ENV_KEYS))}"
-        )
-    env_vars = runtime_env.get("env_vars", {})
-    if not isinstance(env_vars, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
-    ):
-        raise InvalidSpec("runtime_env.env_vars must map names to strings")
-    reserved = sorted(k for k in env_vars if k.startswith("FABRIC_"))
-    if reserved:
-        raise InvalidSpec(f"runtime_env.env_vars: {', '.join(reserved)} are set by Fabric")
-    packages.check_sources(settings, project, runtime_env)
 
 
 def submit(
@@ -86,8 +76,14 @@ def submit(
     if template is not None:
         if entrypoint is not None:
             raise InvalidSpec(either)
-        prepared = templates.prepare(template, params or {})
-        entrypoint, params = prepared.entrypoint, prepared.params
+        if custom_templates.is_reference(template):
+            prepared = custom_templates.prepare(
+                session, settings, actor, project.name, template, params or {}
+            )
+        else:
+            prepared = templates.prepare(template, params or {})
+        entrypoint, params, template = prepared.entrypoint, prepared.params, prepared.reference
+        runtime_env = runtime_envs.merge(prepared.runtime_env, runtime_env or {})
         resources = resources or prepared.resources
         workers = prepared.workers if workers is None else workers
         if workers and not worker_resources:
@@ -101,7 +97,7 @@ def submit(
     if name is not None and not JOB_NAME.match(name):
         raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
     runtime_env = runtime_env or {}
-    _check_runtime_env(settings, project.name, runtime_env)
+    runtime_envs.check(settings, project.name, runtime_env)
     resources = resources or dict(DEFAULT_RESOURCES)
     allocations.check_resources(resources)
     workers = workers or 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jobs as jobs_package
@@ -71,11 +71,14 @@ def describe(found: Found) -> dict[str, Any]:
 class Prepared:
     """A template request made concrete: the command to run and every parameter's value."""
 
+    # The template as the job records it: a built-in's name, a custom one's exact version.
+    reference: str
     entrypoint: str
     params: dict[str, Any]
     resources: dict[str, float]
     workers: int
     worker_resources: dict[str, float]
+    runtime_env: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(name: str, params: dict[str, Any]) -> Prepared:
@@ -89,6 +92,7 @@ def prepare(name: str, params: dict[str, Any]) -> Prepared:
     except ParamsError as exc:
         raise InvalidSpec(str(exc)) from None
     return Prepared(
+        reference=name,
         entrypoint=command(found.module, valid),
         params=valid.model_dump(mode="json"),
         resources=dict(found.template.resources),

@@ -134,6 +134,27 @@ def _template(cast: Cast) -> dict[str, Any]:
     return {"name": "data-import"}
 
 
+def _own_template(cast: Cast) -> dict[str, Any]:
+    """A template of the project's, registered by its owner."""
+    with cast.owner() as client:
+        registered = client.post(
+            f"/api/v1/projects/{cast.project.name}/templates",
+            json={"name": "matrix", "command": "python -c pass"},
+        )
+    registered.raise_for_status()
+    return {"name": "matrix", "version": registered.json()["version"]}
+
+
+def _job_file(cast: Cast) -> dict[str, Any]:
+    """A file in the shared job's run folder."""
+    job = _shared_job(cast)
+    runs = cast.server.settings.storage_root / "projects" / cast.project.name / "runs"
+    folder = runs / f"job-{job['job_id']}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "table.csv").write_text("a,b\n1,2\n")
+    return {**job, "path": "table.csv"}
+
+
 def _new_pool(cast: Cast) -> dict[str, Any]:
     name = unique("pool")
     with cast.server.admin() as client:
@@ -249,6 +270,8 @@ ROUTES = [
     Route("GET", P + "/jobs", (404, 200, 200, 200, 200)),
     Route("GET", P + "/jobs/{job_id}", (404, 200, 200, 200, 200), setup=_shared_job),
     Route("GET", P + "/jobs/{job_id}/logs", (404, 200, 200, 200, 200), setup=_shared_job),
+    Route("GET", P + "/jobs/{job_id}/outputs", (404, 200, 200, 200, 200), setup=_shared_job),
+    Route("GET", P + "/jobs/{job_id}/files/{path}", (404, 200, 200, 200, 200), setup=_job_file),
     Route("POST", P + "/jobs/{job_id}/stop", (404, 403, 403, 200, 200), setup=_shared_job),
     Route("GET", P + "/usage", (404, 200, 200, 200, 200)),
     Route(
@@ -260,6 +283,20 @@ ROUTES = [
     ),
     Route("GET", P + "/packages/{name}", (404, 200, 200, 200, 200), setup=_package),
     Route("POST", P + "/dashboard", (404, 201, 201, 201, 201)),
+    Route(
+        "POST",
+        P + "/templates",
+        (404, 403, 201, 201, 201),
+        {"name": "matrix", "command": "python -c pass"},
+    ),
+    Route("GET", P + "/templates", (404, 200, 200, 200, 200)),
+    Route(
+        "PATCH",
+        P + "/templates/{name}/versions/{version}",
+        (404, 403, 403, 200, 200),
+        {"published": False},
+        setup=_own_template,
+    ),
     # The Ray Jobs door and the dashboard: Ray's API, behind the same rules.
     Route("GET", R + "/api/version", (404, 200, 200, 200, 200)),
     Route("GET", R + "/api/packages/{protocol}/{name}", (404, 200, 200, 200, 200), setup=_package),

@@ -48,6 +48,26 @@ def test_submit_follows_the_output_until_the_job_succeeds(server: Server, fabric
     assert "cpu=0.2" in shown
 
 
+def test_outputs_shows_what_a_job_wrote(server: Server, fabric: Fabric) -> None:
+    project = create_project(server)
+    token = project.member.token
+    script = "from fabric import runtime; runtime.report_metrics(step=3, loss=0.5); " + (
+        "runtime.write_outputs(model_uri='model.joblib')"
+    )
+    submitted = fabric(
+        "job", "submit", project.name, *TINY, "--json", "--", "python", "-c", script, token=token
+    )
+    job_id = str(json.loads(ok(submitted).stdout)["id"])
+    shown = ok(fabric("job", "outputs", project.name, job_id, token=token)).stdout
+    as_json = json.loads(
+        ok(fabric("job", "outputs", project.name, job_id, "--json", token=token)).stdout
+    )
+    assert "model.joblib" in shown
+    assert "last of 1 metric reports: step=3, loss=0.5" in shown
+    assert as_json["outputs"] == {"model_uri": "model.joblib"}
+    assert [m["loss"] for m in as_json["metrics"]] == [0.5]
+
+
 def test_usage_after_a_job_shows_cpu_for_its_user(server: Server, fabric: Fabric) -> None:
     project = create_project(server)
     token = project.member.token

@@ -13,7 +13,7 @@ from tests.server import Server
 def test_list_and_show(server: Server, fabric: Fabric) -> None:
     token = create_user(server).token
     table = ok(fabric("template", "list", token=token)).stdout
-    assert table.split("\n")[0].split() == ["NAME", "GROUP", "RESOURCES", "DESCRIPTION"]
+    assert table.split("\n")[0].split() == ["NAME", "VERSION", "GROUP", "RESOURCES", "DESCRIPTION"]
     assert "random-forest" in table and "data-import" in table
     listed = json.loads(ok(fabric("template", "list", "--json", token=token)).stdout)
     assert {"data-import", "random-forest"} <= {t["name"] for t in listed}
@@ -57,3 +57,59 @@ def test_submit_refuses_a_bad_param_or_both_kinds(server: Server, fabric: Fabric
     assert one_error_line(both) == "error: give either -- COMMAND or --template NAME"
     loose = fabric("job", "submit", project.name, "--param", "a=1", "--", "true", token=token)
     assert one_error_line(loose) == "error: --param goes with --template"
+
+
+def test_register_run_and_publish_a_projects_own_template(
+    server: Server, fabric: Fabric, tmp_path: Path
+) -> None:
+    project, other = create_project(server), create_project(server)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "greet.py").write_text(
+        "import sys\nfrom fabric import runtime\nruntime.write_outputs(said=sys.argv[1:])\n"
+    )
+    spec = tmp_path / "greet.yaml"
+    spec.write_text(
+        "name: greet\n"
+        "command: python greet.py\n"
+        "description: says hello\n"
+        "resources: {cpu: 0.25}\n"
+        "parameters:\n"
+        "  type: object\n"
+        "  properties:\n"
+        "    who: {type: string, description: whom to greet}\n"
+        "  required: [who]\n"
+    )
+    member, owner = project.member.token, project.owner.token
+    registered = fabric(
+        "template", "register", project.name, "-f", str(spec), "--working-dir", str(code),
+        token=member,
+    )  # fmt: skip
+    assert ok(registered).stdout.strip() == f"registered {project.name}/greet@1"
+    own = ok(fabric("template", "list", "--project", project.name, token=member)).stdout
+    assert f"{project.name}/greet" in own and "says hello" in own
+
+    ran = fabric(
+        "job", "submit", project.name, "--template", f"{project.name}/greet",
+        "--param", "who=world", "--json", token=member,
+    )  # fmt: skip
+    job = json.loads(ok(ran).stdout)
+    assert job["status"] == "SUCCEEDED", job["message"]
+    outputs = json.loads(
+        ok(fabric("job", "outputs", project.name, str(job["id"]), "--json", token=member)).stdout
+    )
+    assert outputs["outputs"] == {"said": ["--who", "world"]}
+
+    assert "greet" not in ok(fabric("template", "list", token=other.member.token)).stdout
+    published = ok(fabric("template", "publish", project.name, "greet", "1", token=owner))
+    assert published.stdout.strip() == f"{project.name}/greet@1 published"
+    shown = ok(fabric("template", "show", f"{project.name}/greet", token=other.member.token))
+    assert "whom to greet" in shown.stdout and "1 (published)" in shown.stdout
+    refused = fabric("template", "publish", project.name, "greet", "1", "--withdraw", token=member)
+    assert "this needs the owner role" in one_error_line(refused)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed")
+    error = one_error_line(
+        fabric("template", "register", project.name, "-f", str(broken), token=member)
+    )
+    assert error.startswith(f"error: {broken}: not YAML or JSON")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep
-from fabric.api.schemas import JobCreate, JobPublic, UsagePublic
+from fabric.api.schemas import JobCreate, JobPublic, JobResultsPublic, UsagePublic
 from fabric.db.models import JobModel
-from fabric.services import jobs, usage
+from fabric.services import job_results, jobs, usage
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["jobs"])
 
@@ -96,6 +96,28 @@ def job_logs(
     job = jobs.get(session, actor, project, job_id)
     stream = jobs.follow_logs(request.app.state.sessionmaker, backend, project, job.id)
     return StreamingResponse(stream, media_type="text/plain")
+
+
+@router.get("/jobs/{job_id}/outputs")
+def job_outputs(
+    project: str, job_id: int, session: SessionDep, settings: SettingsDep, actor: ActorDep
+) -> JobResultsPublic:
+    """What the job wrote to its outputs manifest, and every metric it reported so far."""
+    found = job_results.results(session, settings, actor, project, job_id)
+    return JobResultsPublic(outputs=found.outputs, metrics=found.metrics)
+
+
+@router.get("/jobs/{job_id}/files/{path:path}")
+def job_file(
+    project: str,
+    job_id: int,
+    path: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
+) -> FileResponse:
+    """A file from the job's run folder, e.g. an image or a table its outputs name."""
+    return FileResponse(job_results.file(session, settings, actor, project, job_id, path))
 
 
 @router.get("/usage")
