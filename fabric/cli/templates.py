@@ -106,8 +106,9 @@ def register(
     """Register the next version of one of PROJECT's templates; jobs run it as PROJECT/NAME."""
     try:
         spec = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise CliError(f"{file}: not YAML or JSON ({exc})") from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise CliError(f"{file}: not YAML or JSON: {exc.problem} (line {line})") from None
     if not isinstance(spec, dict):
         raise CliError(f"{file}: expected a mapping of name, command, parameters, ...")
     with connect() as client:
