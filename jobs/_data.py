@@ -16,7 +16,8 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,9 @@ class Expression:
             return set().union(*map(self._check, node.values))
         if isinstance(node, ast.Compare):
             read = self._check(node.left)
+            membership = any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
+            if membership and len(node.ops) > 1:
+                raise ExpressionError(f"{self.text!r}: put `in` in a comparison of its own")
             for op, right in zip(node.ops, node.comparators, strict=True):
                 if isinstance(op, ast.In | ast.NotIn):
                     if not isinstance(right, ast.List | ast.Tuple) or not all(
@@ -183,7 +187,7 @@ class Expression:
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
                 items = [item.value for item in right_node.elts]  # type: ignore[attr-defined]
-                right = None
+                right = left  # never compared again: `in` stands alone (see _check)
                 test = left.isin(items)
                 test = ~test if isinstance(op, ast.NotIn) else test
             else:
@@ -265,10 +269,16 @@ def read_options() -> dict[str, Any]:
     return {**task_resources(), "concurrency": task_count()}
 
 
-def write_parquet(dataset: Any, folder: Path) -> None:
-    """Write a Ray dataset as Parquet files in `folder`, with the job's workers."""
-    dataset.write_parquet(str(folder), concurrency=task_count(), ray_remote_args=task_resources())
+def write_parquet(dataset: Any, folder: Path) -> int:
+    """Write a Ray dataset as Parquet files in `folder`, with the job's workers; its rows."""
+    import pyarrow.dataset
+
+    with user_errors():
+        dataset.write_parquet(
+            str(folder), concurrency=task_count(), ray_remote_args=task_resources()
+        )
     folder.mkdir(parents=True, exist_ok=True)  # an empty dataset writes no file
+    return pyarrow.dataset.dataset(folder, format="parquet").count_rows()
 
 
 def staging(target: Path) -> Path:
@@ -285,13 +295,19 @@ def replace(staged: Path, target: Path) -> None:
 
 
 def materialize(dataset: Any) -> Any:
-    """Run the dataset's pipeline; data a task could not process ends the job with its reason.
+    with user_errors():
+        return dataset.materialize()
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Data a task could not process (`BadData`) ends the job with its reason, not a trace.
 
     Ray Data hands the driver the task's error as text only (a UserCodeException whose
     message holds the remote traceback), so the reason is found by its type's name there.
     """
     try:
-        return dataset.materialize()
+        yield
     except Exception as exc:
         found = re.search(rf"{BadData.__module__}\.BadData: (.+)", str(exc))
         if found is None:

@@ -150,29 +150,25 @@ def run(params: Params) -> dict[str, Any]:
         _process(params, derived, keep), batch_format="pandas", **options
     )
     target = _data.datasets_dir() / params.name
-    fractions = {
-        "train": 1 - params.validation_fraction - params.test_fraction,
-        "validation": params.validation_fraction,
-        "test": params.test_fraction,
-    }
     parts = {"dataset": processed}
-    if fractions["train"] < 1:
+    shares = {"train": 1, "validation": params.validation_fraction, "test": params.test_fraction}
+    if params.validation_fraction + params.test_fraction > 0:
+        # Computed once, then each split picked out of it.
         processed = _data.materialize(processed)
         parts = {
             name: processed.map_batches(_only(index), batch_format="pandas", **options)
             for index, name in enumerate(SPLITS)
-            if fractions[name] > 0
+            if shares[name] > 0
         }
     outputs: dict[str, Any] = {}
     staging = _data.staging(target)
     for name, part in parts.items():
-        part = _data.materialize(part)
         folder = staging / name if len(parts) > 1 else staging
-        _data.write_parquet(part, folder)
-        outputs[f"{name}_rows"] = part.count()
+        outputs[f"{name}_rows"] = _data.write_parquet(part, folder)
         outputs[f"{name}_uri"] = str(target / name if len(parts) > 1 else target)
-        outputs["columns"] = [c for c in part.schema().names if c != SPLIT_COLUMN]
         print(f"{NAME}: {name}: {outputs[f'{name}_rows']} rows", flush=True)
+    written = staging / "train" if len(parts) > 1 else staging
+    outputs["columns"] = _data.parquet_columns(NAME, str(written))
     _data.replace(staging, target)
     outputs["dataset_uri"] = outputs.get("train_uri", outputs.get("dataset_uri"))
     outputs["rows"] = sum(outputs[f"{name}_rows"] for name in parts)

@@ -18,8 +18,8 @@ COLUMNS_FILE = "preprocessor.json"
 
 class Params(BaseModel):
     train: str = Field(
-        description="the Parquet file or folder the transforms are fitted on, e.g. "
-        "data-process's train_uri"
+        description="the Parquet file or folder the transforms are fitted on (its columns "
+        "to transform are read whole into the job's driver), e.g. data-process's train_uri"
     )
     validation: str | None = Field(
         default=None, description="a Parquet split transformed as fitted on train, if any"
@@ -178,10 +178,8 @@ def run(params: Params) -> dict[str, Any]:
         part = source.map_batches(
             _apply(fitted, names, passthrough), batch_format="pandas", **_data.map_options()
         )
-        part = _data.materialize(part)
-        _data.write_parquet(part, staged / split)
+        outputs[f"{split}_rows"] = _data.write_parquet(part, staged / split)
         outputs[f"{split}_uri"] = str(target / split)
-        outputs[f"{split}_rows"] = part.count()
     _data.replace(staged, target)
     runtime.report_metrics(**{k: v for k, v in outputs.items() if k.endswith("_rows")})
     return {

@@ -173,7 +173,7 @@ TEMPLATE = runtime.Template(
     "and exponential backoff, a size limit, and a manifest of what was fetched and what failed.",
     params=Params,
     run=run,
-    resources={"cpu": 0.25},
+    resources={"cpu": 0.5},
     outputs={
         "files": "the files fetched, in the order of the URLs",
         "manifest_uri": "a Parquet table, a row per URL: url, status (ok or failed), path, "

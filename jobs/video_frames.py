@@ -4,6 +4,7 @@ images with a manifest of which video, frame and time each one is."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
@@ -58,6 +59,20 @@ def _encoder(params: Params, frame: Any) -> Any:
     return encoder
 
 
+def _due(frames: Iterable[Any], step: float, rate: float) -> Iterator[tuple[int, float, Any]]:
+    """The frames to keep, one each `step` seconds: (its number among the decoded frames,
+    seconds since the first frame, the frame)."""
+    start, due = None, 0.0
+    for number, frame in enumerate(frames):
+        time = frame.time if frame.time is not None else number / rate
+        start = time if start is None else start
+        at = time - start
+        # A microsecond's slack: 0.1 * 3 is not quite 0.3 in floats.
+        if at + 1e-6 >= due:
+            due += step * (math.floor((at + 1e-6 - due) / step) + 1)
+            yield number, at, frame
+
+
 def _frames(params: Params, root: Path) -> Any:
     """The work done per video: decode it once, keep a frame each 1/fps seconds, encode it."""
     _, pixels, suffix = ENCODERS[params.format]
@@ -75,15 +90,9 @@ def _frames(params: Params, root: Path) -> Any:
                     return [_failure(index, video, "has no video stream")]
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                encoder, start, due = None, None, 0.0
-                for number, frame in enumerate(container.decode(stream)):
-                    time = frame.time if frame.time is not None else number * step
-                    start = time if start is None else start
-                    at = time - start
-                    # A microsecond's slack: 0.1 * 3 is not quite 0.3 in floats.
-                    if at + 1e-6 < due:
-                        continue
-                    due += step * (math.floor((at + 1e-6 - due) / step) + 1)
+                rate = float(stream.average_rate or stream.guessed_rate or 25)
+                encoder = None
+                for number, at, frame in _due(container.decode(stream), step, rate):
                     encoder = encoder or _encoder(params, frame)
                     path = folder / f"frame_{len(rows):06d}{suffix}"
                     path.write_bytes(
