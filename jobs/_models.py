@@ -240,8 +240,9 @@ class TorchScriptModel(NetworkModel):
     def _scores(self, frame: Any) -> Any:
         import torch
 
+        device = next(self.native.parameters(), torch.zeros(0)).device
         with torch.no_grad():
-            return self.native(torch.from_numpy(self.inputs(frame))).numpy()
+            return self.native(torch.from_numpy(self.inputs(frame)).to(device)).cpu().numpy()
 
 
 class TensorFlowModel(NetworkModel):
@@ -306,8 +307,12 @@ def _dense(probabilities: Any) -> Any:
     return np.asarray(probabilities)
 
 
-def load(uri: str | Path, framework: str) -> Model:
-    """The model saved at `uri` by `framework`'s convention; ModelError when it cannot be read."""
+def load(uri: str | Path, framework: str, *, gpu: bool = False) -> Model:
+    """The model saved at `uri` by `framework`'s convention; ModelError when it cannot be read.
+
+    With `gpu`, TorchScript, XGBoost and ONNX models predict on the GPU where this process
+    sees one (TensorFlow takes one by itself); the others always run on the CPU.
+    """
     path = Path(uri)
     if path.is_dir() and framework in FILES and (path / FILES[framework]).exists():
         path = path / FILES[framework]
@@ -324,10 +329,10 @@ def load(uri: str | Path, framework: str) -> Model:
     }
     if framework not in loaders:
         raise ModelError(f"unknown framework {framework!r}; one of {', '.join(FRAMEWORKS)}")
-    return loaders[framework](path)
+    return loaders[framework](path, gpu)
 
 
-def _load_sklearn(path: Path) -> Model:
+def _load_sklearn(path: Path, gpu: bool) -> Model:
     import joblib
 
     model = joblib.load(path)
@@ -335,14 +340,16 @@ def _load_sklearn(path: Path) -> Model:
     return SklearnModel(model, list(names) if names is not None else None)
 
 
-def _load_xgboost(path: Path) -> Model:
+def _load_xgboost(path: Path, gpu: bool) -> Model:
     import xgboost
 
     booster = xgboost.Booster(model_file=str(path))
+    if gpu:
+        booster.set_param({"device": "cuda"})
     return XGBoostModel(booster, booster.feature_names)
 
 
-def _load_lightgbm(path: Path) -> Model:
+def _load_lightgbm(path: Path, gpu: bool) -> Model:
     import lightgbm
 
     booster = lightgbm.Booster(model_file=str(path))
@@ -352,7 +359,7 @@ def _load_lightgbm(path: Path) -> Model:
     return LightGBMModel(booster, names if named else None)
 
 
-def _load_torchscript(path: Path) -> Model:
+def _load_torchscript(path: Path, gpu: bool) -> Model:
     import torch
 
     if path.suffix != ".pt" or path.is_dir():
@@ -361,24 +368,28 @@ def _load_torchscript(path: Path) -> Model:
             "load: give the model.pt the training job saved beside it"
         )
     extra = {FEATURES_KEY: ""}
-    module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    device = "cuda" if gpu and torch.cuda.is_available() else "cpu"
+    module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     module.eval()
     features = json.loads(extra[FEATURES_KEY]) if extra[FEATURES_KEY] else None
     return TorchScriptModel(module, features)
 
 
-def _load_onnx(path: Path) -> Model:
+def _load_onnx(path: Path, gpu: bool) -> Model:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     # Converted classifiers declare a label of one row; ORT warns on every batch otherwise.
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    providers = ["CPUExecutionProvider"]
+    if gpu and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     stored = session.get_modelmeta().custom_metadata_map.get(FEATURES_KEY)
     return OnnxModel(session, json.loads(stored) if stored else None)
 
 
-def _load_tensorflow(path: Path) -> Model:
+def _load_tensorflow(path: Path, gpu: bool) -> Model:
     import tensorflow as tf
 
     if path.is_dir() and not (path / "saved_model.pb").exists():

@@ -52,8 +52,10 @@ class Params(BaseModel):
 class Predictor:
     """One Ray Data actor: the model is loaded once, when the actor starts."""
 
-    def __init__(self, source: _models.Source, features: list[str] | None, params: Params) -> None:
-        self.model = _models.load(source.uri, source.framework)
+    def __init__(
+        self, source: _models.Source, features: list[str] | None, params: Params, gpu: bool
+    ) -> None:
+        self.model = _models.load(source.uri, source.framework, gpu=gpu)
         self.features = features or self.model.features
         self.params = params
 
@@ -104,23 +106,31 @@ def run(params: Params) -> dict[str, Any]:
     granted = runtime.workers()
     if granted.count:
         actors, each = granted.count, granted.ray_resources()
-        print(f"{NAME}: {actors} actors, each with {dict(granted.resources)}", flush=True)
+        where = "a GPU" if granted.use_gpu else "the CPU (no GPU granted)"
+        print(f"{NAME}: {actors} actors, each {dict(granted.resources)}, on {where}", flush=True)
     else:
         # No workers granted: one actor within the driver's own share.
         actors, each = 1, {"CPU": 0}
-        print(f"{NAME}: no workers granted; predicting in one actor", flush=True)
+        print(f"{NAME}: no workers granted; predicting in one actor on the CPU", flush=True)
     ray.init()
-    dataset = ray.data.read_parquet(params.dataset)
+    # Reading and writing take a worker's CPU share too, not Ray Data's default of one CPU.
+    io = {"num_cpus": each.get("CPU", 0)}
+    dataset = ray.data.read_parquet(params.dataset, ray_remote_args=io)
     _check_columns(params, features, list(dataset.schema().names))
     target = runtime.run_dir() / PREDICTIONS
     dataset.map_batches(
         Predictor,
-        fn_constructor_kwargs={"source": source, "features": features, "params": params},
+        fn_constructor_kwargs={
+            "source": source,
+            "features": features,
+            "params": params,
+            "gpu": granted.use_gpu,
+        },
         batch_format="pandas",
         batch_size=params.batch_size,
         concurrency=actors,
         **_remote_args(each),
-    ).write_parquet(str(target))
+    ).write_parquet(str(target), ray_remote_args=io)
     rows = sum(pq.read_metadata(path).num_rows for path in sorted(target.glob("*.parquet")))
     runtime.report_metrics(rows=rows)
     return {"predictions_uri": str(target), "rows": rows, "framework": source.framework}
