@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: a tour on a throw-away embedded default in .fabric-demo/: a user, a pool, a
 # project with quotas, an allocation admitted and one refused, real Ray jobs through the
-# fabric CLI and through the real `ray job submit` against Fabric's door, two job templates,
-# usage, the audit trail.
+# fabric CLI and through the real `ray job submit` against Fabric's door, built-in job templates
+# (XGBoost on Ray Train workers among them), a project's own template, usage, the audit trail.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -125,7 +125,7 @@ printf '%s\n' "(alice) \$ ray job list --address $FABRIC_URL/ray/vision --header
 "$root/.venv/bin/ray" job list "${door[@]}" | grep -o "submission_id='[0-9]*'\|status=<JobStatus.[A-Z]*: '[A-Z]*'>" | paste - -
 as_alice job list vision
 
-step "alice runs two built-in templates: a CSV into a dataset, then a random forest on it"
+step "alice runs built-in templates: a CSV into a dataset, then a random forest on it"
 as_alice template list
 "$python" -c '
 import csv, sys
@@ -137,6 +137,47 @@ as_alice job submit vision --template data-import --param source="$FABRIC_HOME/p
     --param name=points
 as_alice job submit vision --template random-forest --param target=label \
     --param dataset="$FABRIC_HOME/storage/projects/vision/datasets/points.parquet"
+
+step "alice trains XGBoost on 2 Ray Train workers: the quota counts the driver and both workers"
+as_alice job submit vision --template xgboost --resource cpu=0.25 --workers 2 \
+    --worker-resource cpu=0.5 --param target=label --param num_boost_round=20 \
+    --param dataset="$FABRIC_HOME/storage/projects/vision/datasets/points.parquet"
+last_job() { FABRIC_HOME="$alice_home" "$fabric" job list vision --json |
+    "$python" -c 'import json, sys; print(max(job["id"] for job in json.load(sys.stdin)))'; }
+as_alice job outputs vision "$(last_job)"
+
+step "alice registers her own template from her code folder, and runs it with checked parameters"
+cat >"$code/share.py" <<'PY'
+import argparse
+import pandas as pd
+from fabric import runtime
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--dataset")
+parser.add_argument("--column")
+args = parser.parse_args()
+share = float(pd.read_parquet(args.dataset)[args.column].mean())
+print(f"{args.column}: {share:.1%} of the rows")
+runtime.write_outputs(share=share)
+PY
+cat >"$FABRIC_HOME/share.yaml" <<'YAML'
+name: share
+command: python share.py
+description: the share of rows where a 0/1 column is 1
+resources: {cpu: 0.25}
+parameters:
+  type: object
+  properties:
+    dataset: {type: string, description: a Parquet dataset}
+    column: {type: string, description: a 0/1 column}
+  required: [dataset, column]
+YAML
+as_alice template register vision -f "$FABRIC_HOME/share.yaml" --working-dir "$code"
+# A missing parameter is refused before anything runs.
+as_alice job submit vision --template vision/share --param dataset=x 2>&1 || true
+as_alice job submit vision --template vision/share --param column=label \
+    --param dataset="$FABRIC_HOME/storage/projects/vision/datasets/points.parquet"
+as_alice job outputs vision "$(last_job)"
 
 step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
 as_admin quota set vision cpu 4 --kind concurrent

@@ -71,6 +71,10 @@ def cell(value: object) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return number(value)
+    if isinstance(value, dict):
+        return pairs(value)
+    if isinstance(value, list):
+        return ", ".join(cell(item) for item in value)
     return str(value)
 
 

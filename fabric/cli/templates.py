@@ -54,13 +54,14 @@ def list_(
         print_json(templates)
         return
     print_table(
-        ["NAME", "VERSION", "GROUP", "RESOURCES", "DESCRIPTION"],
+        ["NAME", "VERSION", "GROUP", "RESOURCES", "WORKERS", "DESCRIPTION"],
         (
             [
                 t["name"],
                 _version(t),
                 t["group"],
                 pairs(t["resources"]),
+                describe_workers(t["workers"], t["worker_resources"]),
                 t["description"],
             ]
             for t in templates

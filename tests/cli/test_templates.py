@@ -13,7 +13,14 @@ from tests.server import Server
 def test_list_and_show(server: Server, fabric: Fabric) -> None:
     token = create_user(server).token
     table = ok(fabric("template", "list", token=token)).stdout
-    assert table.split("\n")[0].split() == ["NAME", "VERSION", "GROUP", "RESOURCES", "DESCRIPTION"]
+    assert table.split("\n")[0].split() == [
+        "NAME",
+        "VERSION",
+        "GROUP",
+        "RESOURCES",
+        "WORKERS",
+        "DESCRIPTION",
+    ]
     assert "random-forest" in table and "data-import" in table
     listed = json.loads(ok(fabric("template", "list", "--json", token=token)).stdout)
     assert {"data-import", "random-forest"} <= {t["name"] for t in listed}
