@@ -121,3 +121,65 @@ def test_runtime_stays_light() -> None:
     """Templates import it inside Ray workers: no server, database, web framework or Ray."""
     heavy = {"sqlalchemy", "fastapi", "ray", "fabric.api", "fabric.db", "fabric.services"}
     assert loaded_after("import fabric.runtime", heavy) == []
+
+
+@pytest.fixture
+def standalone_trial(outside_a_job: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Trial code run on its own: no Tune, and no trial bound from an earlier test."""
+    monkeypatch.setattr(runtime, "_trial", None)
+    monkeypatch.delenv(runtime.TRIAL_PARAMETERS_VARIABLE, raising=False)
+    return outside_a_job
+
+
+def test_nni_calls_outside_tune_read_the_environment_and_write_metrics(
+    standalone_trial: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(runtime.TRIAL_PARAMETERS_VARIABLE, '{"lr": 0.01, "layers": 3}')
+    assert runtime.get_next_parameter() == {"lr": 0.01, "layers": 3}
+    assert (runtime.get_trial_id(), runtime.get_sequence_id()) == ("STANDALONE", 0)
+    assert runtime.get_experiment_id() == "STANDALONE"
+    runtime.report_intermediate_result(0.5)
+    runtime.report_intermediate_result({"default": 0.75, "loss": 0.25})
+    runtime.report_final_result(0.875)
+    assert runtime.load_checkpoint() is None
+    reported = [{k: v for k, v in m.items() if k != "time"} for m in runtime.read_metrics()]
+    assert reported == [
+        {"step": 1, "default": 0.5},
+        {"step": 2, "default": 0.75, "loss": 0.25},
+        {"step": 3, "default": 0.875, "final": True},
+    ]
+
+
+def test_nni_calls_in_a_job_name_its_experiment(
+    standalone_trial: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FABRIC_JOB_ID", "12")
+    assert runtime.get_next_parameter() == {}
+    assert runtime.get_experiment_id() == "job-12"
+
+
+def test_nni_metrics_are_numbers_or_dicts_with_a_default(standalone_trial: Path) -> None:
+    with pytest.raises(ValueError, match="a metric dict needs a 'default' key"):
+        runtime.report_final_result({"accuracy": 0.9})
+    with pytest.raises(TypeError, match="a metric is a number or a dict"):
+        runtime.report_intermediate_result("high")  # type: ignore[arg-type]
+    assert runtime.read_metrics() == []
+
+
+def test_parameters_that_are_not_an_object_are_refused(
+    standalone_trial: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(runtime.TRIAL_PARAMETERS_VARIABLE, "[1, 2]")
+    with pytest.raises(ValueError, match="FABRIC_TRIAL_PARAMETERS must hold a JSON object"):
+        runtime.get_next_parameter()
+
+
+def test_nni_calls_outside_tune_import_no_ray(tmp_path: Path) -> None:
+    statement = (
+        f"import os; os.environ['FABRIC_RUN_DIR'] = {str(tmp_path)!r}\n"
+        "from fabric import runtime\n"
+        "runtime.get_next_parameter(); runtime.report_intermediate_result(1.0)\n"
+        "runtime.report_final_result({'default': 2.0}); runtime.load_checkpoint()"
+    )
+    assert loaded_after(statement, {"ray"}) == []
+    assert len(runtime.read_metrics(tmp_path)) == 2
