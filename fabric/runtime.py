@@ -275,7 +275,12 @@ def _metrics(metric: float | Mapping[str, Any]) -> dict[str, Any]:
         if "default" not in metric:
             raise ValueError("a metric dict needs a 'default' key, as in NNI")
         return {str(name): value for name, value in metric.items()}
-    return {"default": float(metric)}
+    try:
+        return {"default": float(metric)}
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"a metric is a number or a dict with a 'default' key, as in NNI; got {metric!r}"
+        ) from None
 
 
 def _report(metrics: dict[str, Any], final: bool, checkpoint: str | Path | None) -> None:
