@@ -9,6 +9,7 @@ answers in the target's own units.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fabric import runtime
@@ -17,6 +18,8 @@ from jobs.deepspeed import Network, network_outputs, standardise
 
 NAME = "tensorflow"
 MODEL_FOLDER = "model"
+# TensorFlow's C++ log level: warnings and errors, not its INFO lines on every collective.
+TF_LOG_LEVEL = "1"
 
 
 class Params(Network):
@@ -44,6 +47,7 @@ def _build(config: dict[str, Any]) -> Any:
 def train_loop(config: dict[str, Any]) -> None:
     """On each worker: its shard of the rows, one replica of the model, gradients all-reduced
     each step; rank 0 exports the SavedModel at the end."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     import keras
     import numpy as np
     import ray.train
@@ -113,6 +117,7 @@ def _device_note() -> None:
 
 
 def run(params: Params) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     import numpy as np
     import tensorflow as tf
     from ray.train.tensorflow import TensorflowTrainer
