@@ -26,6 +26,7 @@ from fabric.runtime_cli import ParamsError, parse_args
 LOCAL_FOLDER = "fabric-local"
 METRICS_FILE = "metrics.jsonl"
 OUTPUTS_FILE = "outputs.json"
+PARAMS_FILE = "params.json"
 WORKERS_VARIABLE = "FABRIC_WORKERS"
 # Fabric's names for resources Ray knows by other names; memory is GiB in Fabric, bytes in Ray.
 RAY_RESOURCE_NAMES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
@@ -172,6 +173,9 @@ class Template:
             granted = {"count": self.workers, "resources": dict(self.worker_resources)}
             os.environ[WORKERS_VARIABLE] = json.dumps(granted)
         print(f"{self.name}: {params.model_dump_json()}", flush=True)
+        # Beside the outputs, so that what a run was asked for stays with what it made
+        # (model-register copies it into the model's manifest).
+        (run_dir() / PARAMS_FILE).write_text(params.model_dump_json(indent=2))
         outputs = self.run(params)
         if outputs:
             write_outputs(**outputs)

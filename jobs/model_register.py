@@ -25,7 +25,6 @@ from jobs import _models
 NAME = "model-register"
 MANIFEST = "manifest.json"
 # A run's parameters, where the run recorded them beside its outputs.
-PARAMS_FILE = "params.json"
 
 
 class Params(BaseModel):
@@ -75,7 +74,7 @@ def _claim(folder: Path) -> tuple[int, Path]:
 
 
 def _run_params(source: _models.Source) -> dict[str, Any] | None:
-    path = source.run / PARAMS_FILE if source.run else None
+    path = source.run / runtime.PARAMS_FILE if source.run else None
     return json.loads(path.read_text()) if path and path.is_file() else None
 
 

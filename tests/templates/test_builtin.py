@@ -213,6 +213,8 @@ def test_json_lines_import_runs_outside_fabric(tmp_path: Path) -> None:
     assert pd.read_parquet(dataset).to_dict("records") == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
     [manifest] = (tmp_path / "fabric-local" / "runs").glob("data-import-*/outputs.json")
     assert json.loads(manifest.read_text())["rows"] == 2
+    asked = json.loads((manifest.parent / "params.json").read_text())
+    assert asked == {"source": str(source), "name": "rows", "format": "auto", "delimiter": ","}
 
 
 def test_a_bad_flag_fails_naming_it(tmp_path: Path) -> None:
