@@ -16,7 +16,7 @@ from typing import Any
 
 from fabric import runtime
 from jobs import _train
-from jobs.deepspeed import (
+from jobs._network import (
     MODEL_FILE,
     Network,
     batches,

@@ -14,7 +14,7 @@ from typing import Any
 
 from fabric import runtime
 from jobs import _train
-from jobs.deepspeed import Network, network_outputs, standardise
+from jobs._network import Network, network_outputs, standardise
 
 NAME = "tensorflow"
 MODEL_FOLDER = "model"
