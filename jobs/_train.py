@@ -10,6 +10,7 @@ libraries are imported inside the functions that use them.
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 import time
@@ -148,10 +149,10 @@ def _report_metrics_class() -> type:
 
         def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any):
             self.reports += 1
-            # The controller may not have the job's environment (a laptop's local Ray).
+            # Should the controller lack the job's environment, the driver's folder holds.
             os.environ.setdefault("FABRIC_RUN_DIR", self.folder)
             first = metrics[0] if metrics else {}
-            values = {k: float(v) for k, v in first.items() if _is_number(v) and k != "step"}
+            values = {k: float(v) for k, v in first.items() if is_number(v) and k != "step"}
             step = first.get("step", first.get("epoch", self.reports))
             runtime.report_metrics(step=int(step), **values)
 
@@ -166,8 +167,9 @@ def metrics_callback(folder: str) -> Any:
     return _report_metrics_class()(folder)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def is_number(value: Any) -> bool:
+    """A metric worth recording: a number (NumPy's too), not a flag."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass
@@ -179,9 +181,11 @@ class TabularData:
     validation: pd.DataFrame
 
     def datasets(self) -> dict[str, ray.data.Dataset]:
-        """The splits as Ray Datasets, named as the workers ask for their shards."""
+        """The splits as Ray Datasets, named as the workers ask for their shards (on the
+        job's Ray: connecting first, or Ray Data would start one of its own)."""
         import ray.data
 
+        connect()
         return {
             "train": ray.data.from_pandas(self.train),
             "validation": ray.data.from_pandas(self.validation),

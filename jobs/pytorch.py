@@ -201,11 +201,12 @@ def _trainer(loop: Any, config: dict[str, Any], datasets: dict[str, Any] | None)
     from ray.train import CheckpointConfig
     from ray.train.torch import TorchTrainer
 
+    scaling = _train.scaling(NAME)
     _train.connect()
     return TorchTrainer(
         loop,
         train_loop_config=config,
-        scaling_config=_train.scaling(NAME),
+        scaling_config=scaling,
         run_config=_train.run_config(
             NAME, checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
         ),
@@ -301,7 +302,7 @@ def _run_user_code(params: Params) -> dict[str, Any]:
     result = _trainer(loop, config, datasets).fit()
     outputs: dict[str, Any] = {
         "framework": "torch",
-        "metrics": {k: float(v) for k, v in (result.metrics or {}).items() if _number(v)},
+        "metrics": {k: float(v) for k, v in (result.metrics or {}).items() if _train.is_number(v)},
     }
     if result.checkpoint:
         checkpoint = Path(result.checkpoint.path)
@@ -312,10 +313,6 @@ def _run_user_code(params: Params) -> dict[str, Any]:
             outputs["model_uri"] = str(path)
             outputs["framework"] = "torchscript"
     return outputs
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 TEMPLATE = runtime.Template(

@@ -86,6 +86,7 @@ def run(params: Params) -> dict[str, Any]:
     import xgboost
     from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
+    scaling = _train.scaling(NAME)
     data = _train.load_tabular(NAME, params)
     classes = _train.classes(params, data)
     _train.connect()
@@ -98,7 +99,7 @@ def run(params: Params) -> dict[str, Any]:
             "booster": _booster_params(params, classes),
             "num_boost_round": params.num_boost_round,
         },
-        scaling_config=_train.scaling(NAME),
+        scaling_config=scaling,
         run_config=_train.run_config(NAME),
         datasets=data.datasets(),
     )
