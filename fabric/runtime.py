@@ -224,7 +224,12 @@ def _current() -> _Trial:
 
 
 def _sequence_id(trial_id: str, trial_dir: str) -> int:
-    """Tune names a trial's folder TRAINABLE_TRIALID_N_..., N counting its trials from 1."""
+    """The trial's number as Tune's names tell it: its own generator (random and grid search)
+    ends an id with the number from 0 (`ab12c_00003`); with a searcher the folder is named
+    TRAINABLE_TRIALID_N_..., N counting from 1."""
+    prefix, _, number = trial_id.rpartition("_")
+    if prefix and number.isdigit():
+        return int(number)
     _, _, rest = Path(trial_dir).name.partition(f"_{trial_id}_")
     number = rest.split("_", 1)[0]
     return int(number) - 1 if number.isdigit() else 0
