@@ -153,20 +153,3 @@ def evaluate(
         output = model(inputs).numpy()
     predicted = np.asarray(classes)[output.argmax(axis=1)] if classes else output.reshape(-1)
     return _train.scores(params.task, data.validation[params.target], predicted)
-
-
-def network_outputs(
-    data: _train.TabularData, uri: str, framework: str, scores: dict[str, float], classes: list
-) -> dict[str, Any]:
-    """A network template's outputs, named as the other Ray Train templates name theirs."""
-    outputs: dict[str, Any] = {
-        "model_uri": uri,
-        "framework": framework,
-        "metrics": scores,
-        "features": data.features,
-        "train_rows": len(data.train),
-        "validation_rows": len(data.validation),
-    }
-    if classes:
-        outputs["classes"] = classes
-    return outputs

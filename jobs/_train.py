@@ -259,3 +259,20 @@ def predicted_classes(probabilities: Any, known: list[Any]) -> Any:
     else:
         index = probabilities.argmax(axis=1)
     return np.asarray(known)[index]
+
+
+def tabular_outputs(
+    data: TabularData, uri: str, framework: str, scores: dict[str, float], classes: list
+) -> dict[str, Any]:
+    """A Ray Train template's outputs, named alike across them (see TABULAR_OUTPUTS)."""
+    outputs: dict[str, Any] = {
+        "model_uri": uri,
+        "framework": framework,
+        "metrics": scores,
+        "features": data.features,
+        "train_rows": len(data.train),
+        "validation_rows": len(data.validation),
+    }
+    if classes:
+        outputs["classes"] = classes
+    return outputs

@@ -107,7 +107,7 @@ def run(params: Params) -> dict[str, Any]:
     ).fit()
     scores = _network.evaluate(params, data, str(path), config["classes"])
     runtime.report_metrics(step=params.epochs, **scores)
-    return _network.network_outputs(data, str(path), "torchscript", scores, config["classes"])
+    return _train.tabular_outputs(data, str(path), "torchscript", scores, config["classes"])
 
 
 TEMPLATE = runtime.Template(

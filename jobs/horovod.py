@@ -23,7 +23,6 @@ from jobs._network import (
     evaluate,
     loss_function,
     mlp,
-    network_outputs,
     save_torchscript,
     shard_tensors,
     standardise,
@@ -125,7 +124,7 @@ def run(params: Params) -> dict[str, Any]:
     ).fit()
     scores = evaluate(params, data, str(path), config["classes"])
     runtime.report_metrics(step=params.epochs, **scores)
-    return network_outputs(data, str(path), "torchscript", scores, config["classes"])
+    return _train.tabular_outputs(data, str(path), "torchscript", scores, config["classes"])
 
 
 TEMPLATE = runtime.Template(

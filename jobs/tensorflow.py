@@ -14,7 +14,7 @@ from typing import Any
 
 from fabric import runtime
 from jobs import _train
-from jobs._network import Network, network_outputs, standardise
+from jobs._network import Network, standardise
 
 NAME = "tensorflow"
 MODEL_FOLDER = "model"
@@ -142,7 +142,7 @@ def run(params: Params) -> dict[str, Any]:
     predicted = np.asarray(classes)[output.argmax(axis=1)] if classes else output.reshape(-1)
     scores = _train.scores(params.task, data.validation[params.target], predicted)
     runtime.report_metrics(step=params.epochs, **scores)
-    return network_outputs(data, str(model_dir), "tensorflow", scores, classes)
+    return _train.tabular_outputs(data, str(model_dir), "tensorflow", scores, classes)
 
 
 TEMPLATE = runtime.Template(

@@ -113,17 +113,7 @@ def run(params: Params) -> dict[str, Any]:
         predicted = _train.predicted_classes(predicted, classes)
     scores = _train.scores(params.task, data.validation[params.target], predicted)
     runtime.report_metrics(step=params.num_boost_round, **scores)
-    outputs: dict[str, Any] = {
-        "model_uri": str(path),
-        "framework": "xgboost",
-        "metrics": scores,
-        "features": data.features,
-        "train_rows": len(data.train),
-        "validation_rows": len(data.validation),
-    }
-    if classes:
-        outputs["classes"] = classes
-    return outputs
+    return _train.tabular_outputs(data, str(path), "xgboost", scores, classes)
 
 
 TEMPLATE = runtime.Template(
