@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel, Field
+
 from fabric import runtime
 
 Framework = Literal["sklearn", "xgboost", "lightgbm", "torch", "torchscript", "onnx", "tensorflow"]
@@ -46,6 +48,20 @@ SUFFIXES = {
 # Stored inside a converted ONNX model (metadata) or a TorchScript file (an extra file):
 # the input columns in order, since neither format names them otherwise.
 FEATURES_KEY = "features"
+
+
+class SavedModel(BaseModel):
+    """The parameters that name a saved model: those of every template that reads one."""
+
+    model: str = Field(
+        description="the model: a job id or run folder of the job that saved it, or the model's "
+        "own file or folder"
+    )
+    framework: Framework | None = Field(
+        default=None,
+        description="how the model was saved; by default what its run recorded, or guessed "
+        "from the file name",
+    )
 
 
 class ModelError(ValueError):

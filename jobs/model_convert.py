@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from fabric import runtime
 from jobs import _models
@@ -14,16 +14,7 @@ NAME = "model-convert"
 CONVERTIBLE = ("sklearn", "xgboost", "lightgbm", "torch", "torchscript")
 
 
-class Params(BaseModel):
-    model: str = Field(
-        description="the model: a job id or run folder of the job that saved it, or the model's "
-        "own file or folder"
-    )
-    framework: _models.Framework | None = Field(
-        default=None,
-        description="how the model was saved; by default what its run recorded, or guessed "
-        "from the file name",
-    )
+class Params(_models.SavedModel):
     dataset: str = Field(
         description="a Parquet file with the model's input columns: sample rows to check the "
         "ONNX model's predictions on"

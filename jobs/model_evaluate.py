@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from fabric import runtime
 from jobs import _models
@@ -13,16 +13,7 @@ NAME = "model-evaluate"
 CONFUSION_FILE = "confusion_matrix.csv"
 
 
-class Params(BaseModel):
-    model: str = Field(
-        description="the model: a job id or run folder of the job that saved it, or the model's "
-        "own file or folder"
-    )
-    framework: _models.Framework | None = Field(
-        default=None,
-        description="how the model was saved; by default what its run recorded, or guessed "
-        "from the file name",
-    )
+class Params(_models.SavedModel):
     dataset: str = Field(description="a Parquet file with the features and the true target")
     target: str = Field(description="the column holding the true class or number")
     features: list[str] | None = Field(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from fabric import runtime
 from jobs import _models
@@ -17,16 +17,7 @@ NAME = "offline-predict"
 PREDICTIONS = "predictions"
 
 
-class Params(BaseModel):
-    model: str = Field(
-        description="the model: a job id or run folder of the job that saved it, or the model's "
-        "own file or folder"
-    )
-    framework: _models.Framework | None = Field(
-        default=None,
-        description="how the model was saved; by default what its run recorded, or guessed "
-        "from the file name",
-    )
+class Params(_models.SavedModel):
     dataset: str = Field(description="a Parquet file or folder of Parquet files to predict on")
     features: list[str] | None = Field(
         default=None,
