@@ -120,6 +120,11 @@ def train_folder() -> Path:
     return folder
 
 
+def run_name(name: str) -> str:
+    """A fresh name each run: Train resumes a run whose name it has seen."""
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
 def run_config(name: str, **options: Any) -> RunConfig:
     """A run named afresh each time (Train resumes a run whose name it has seen) and kept
     under the job's folder, whose reports reach the job's metrics as they happen.
@@ -130,7 +135,7 @@ def run_config(name: str, **options: Any) -> RunConfig:
 
     callbacks = [metrics_callback(str(runtime.run_dir())), *options.pop("callbacks", [])]
     return RunConfig(
-        name=f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}",
+        name=run_name(name),
         storage_path=str(train_folder()),
         callbacks=callbacks,
         **options,

@@ -10,8 +10,6 @@ any worker, saying what to install. The network, data and model files are `deeps
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from typing import Any
 
 from fabric import runtime
@@ -59,12 +57,6 @@ def _require_horovod() -> None:
         )
     # Read when `ray.train` is first imported: before any of Ray Train is.
     os.environ[V2_VARIABLE] = "0"
-
-
-def _run_name() -> str:
-    """A fresh name each run, as `_train.run_config` names V2's runs: Train resumes a run
-    whose name it has seen."""
-    return f"{NAME}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -119,7 +111,7 @@ def run(params: Params) -> dict[str, Any]:
         train_loop,
         train_loop_config=config,
         scaling_config=_train.scaling(NAME),
-        run_config=RunConfig(name=_run_name(), storage_path=str(_train.train_folder())),
+        run_config=RunConfig(name=_train.run_name(NAME), storage_path=str(_train.train_folder())),
         datasets={"train": data.datasets()["train"]},
     ).fit()
     scores = evaluate(params, data, str(path), config["classes"])

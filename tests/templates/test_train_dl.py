@@ -18,6 +18,7 @@ from jobs import _models
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
+from tests.templates.data import points
 from tests.templates.runs import ONE_SERVER, finish, submit
 
 QUARTER = {"cpu": 0.25}
@@ -30,16 +31,6 @@ pytestmark = pytest.mark.timeout(1200)
 EXTENSIONS = Path.home() / ".cache" / "fabric-tests" / "torch_extensions"
 
 
-def _points(rows: int = 200) -> pd.DataFrame:
-    """A class that two columns separate, and a number nearly linear in them."""
-    x = [float(i % 20) for i in range(rows)]
-    z = [float((i * 7) % 11) for i in range(rows)]
-    frame = pd.DataFrame({"x": x, "z": z, "noise": [float((i * 13) % 5) for i in range(rows)]})
-    frame["label"] = (frame["x"] + frame["z"] > 14).astype(int)
-    frame["y"] = 3.0 * frame["x"] + 2.0 * frame["z"] + frame["noise"]
-    return frame
-
-
 def _epochs(run_dir: Path) -> list[dict[str, Any]]:
     """The per-epoch reports that reached the job's metrics, in order."""
     return [line for line in runtime.read_metrics(run_dir) if "loss" in line]
@@ -50,7 +41,7 @@ def trained(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """A TensorFlow and a DeepSpeed job side by side, and a Horovod job: name to (outputs,
     run folder, log), the Horovod job to (its status, log)."""
     points = tmp_path_factory.mktemp("train-dl") / "points.parquet"
-    _points().to_parquet(points)
+    points().to_parquet(points)
     project = create_project(server)
     token = project.member.token
     features = {"dataset": str(points), "features": ["x", "z"]}
@@ -104,7 +95,7 @@ def test_tensorflow_trains_on_two_workers_and_saves_a_savedmodel(trained: dict[s
     assert epochs[-1]["loss"] < epochs[0]["loss"] / 2
     # The SavedModel reads raw columns: what model-evaluate and serving load.
     model = _models.load(outputs["model_uri"], outputs["framework"])
-    frame = _points()
+    frame = points()
     assert list(model.predict(pd.DataFrame({"x": [0.0, 19.0], "z": [0.0, 10.0]}))) == [0, 1]
     assert (model.predict(frame[["x", "z"]]) == frame["label"]).mean() >= 0.85
 
@@ -129,7 +120,7 @@ def test_deepspeed_zero_2_fits_a_regression_and_saves_torchscript(
     extra = {"features": ""}
     model = torch.jit.load(outputs["model_uri"], _extra_files=extra)
     assert json.loads(extra["features"]) == ["x", "z"]
-    frame = _points()
+    frame = points()
     with torch.no_grad():
         predicted = model(torch.tensor(frame[["x", "z"]].to_numpy(dtype=np.float32)))
     assert r2_score(frame["y"], predicted[:, 0].numpy()) > 0.8
