@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric import runtime
+from jobs import _ray
 
 GRAMMAR = (
     "a Python-like expression over the row's columns: column names (or col('any name')), "
@@ -220,10 +221,9 @@ def parquet_columns(template: str, dataset: str) -> list[str]:
 
 def start_ray() -> None:
     """Join the job's Ray cluster (or start one outside Fabric), with Ray Data kept quiet."""
-    import ray
     from ray.data import DataContext
 
-    ray.init(ignore_reinit_error=True, logging_level="WARNING")
+    _ray.connect()
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     # Ray Data warns whenever a small dataset has fewer blocks than the job has workers.
     warnings.filterwarnings("ignore", message="The maximum number of concurrent tasks")

@@ -1,7 +1,7 @@
 """What the Ray Train templates share: Ray, the workers, the run config, data and metrics.
 
 Each Ray Train template (`jobs/xgboost.py`, `jobs/lightgbm.py`, `jobs/pytorch.py`, ...)
-connects with `connect`, asks for the workers Fabric granted with `scaling`, keeps its
+connects with `_ray.connect`, asks for the workers Fabric granted with `scaling`, keeps its
 checkpoints in the job's folder with `run_config` (whose callback writes each report to the
 run's metrics as it happens), and reads a tabular dataset with `load_tabular`. Private (the
 registry skips modules starting with `_`) and light at import: Ray, pandas and the training
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fabric import runtime
-from jobs import _sklearn
+from jobs import _ray, _sklearn
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,18 +29,6 @@ if TYPE_CHECKING:
 GROUP = "distributed-training"
 # The run's Ray Train storage (checkpoints, Train's own state), inside the job's folder.
 TRAIN_FOLDER = "ray-train"
-# How often Train's controller checks on its workers; each `ray.train.report` waits for it,
-# so Ray's default of 2 s adds seconds to every epoch or boosting round.
-HEALTH_CHECK_INTERVAL_S = "0.2"
-# What a run's environment passes on to Train's controller and workers on a local Ray.
-FABRIC_VARIABLES = (
-    "FABRIC_USER_DIR",
-    "FABRIC_PROJECT_DIR",
-    "FABRIC_RUN_DIR",
-    "FABRIC_PROJECT",
-    "FABRIC_JOB_ID",
-    runtime.WORKERS_VARIABLE,
-)
 # A driver that only coordinates the workers; the quota counts driver and workers.
 DRIVER_RESOURCES = {"cpu": 0.25}
 
@@ -60,34 +47,6 @@ TABULAR_OUTPUTS = {
     "train_rows": "rows trained on",
     "validation_rows": "rows evaluated on",
 }
-
-
-def connect() -> None:
-    """Join the job's Ray cluster; outside a job, start a private local one.
-
-    A Fabric job's driver finds its cluster in `RAY_ADDRESS`. On a laptop a throw-away Ray
-    starts with its files in a fresh temporary folder, token auth off (it listens on this
-    machine only) and Fabric's folders passed on to Train's workers.
-    """
-    import ray
-    from ray.data import DataContext
-
-    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", HEALTH_CHECK_INTERVAL_S)
-    # Ray Data's progress bars redraw many times a second: noise in a job's log.
-    DataContext.get_current().enable_progress_bars = False
-    if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init()
-        return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    passed = {name: os.environ[name] for name in FABRIC_VARIABLES if name in os.environ}
-    ray.init(
-        address="local",
-        include_dashboard=False,
-        _temp_dir=tempfile.mkdtemp(prefix="fabric-ray-"),
-        runtime_env={"env_vars": passed},
-    )
 
 
 def scaling(name: str) -> ScalingConfig:
@@ -190,7 +149,7 @@ class TabularData:
         job's Ray: connecting first, or Ray Data would start one of its own)."""
         import ray.data
 
-        connect()
+        _ray.connect()
         return {
             "train": ray.data.from_pandas(self.train),
             "validation": ray.data.from_pandas(self.validation),

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import Field
 
 from fabric import runtime
-from jobs import _network, _train
+from jobs import _network, _ray, _train
 
 NAME = "deepspeed"
 # DeepSpeed's compiled ops (and torch's extensions) are kept here, inside the user's folder,
@@ -97,7 +97,7 @@ def run(params: Params) -> dict[str, Any]:
         f"compiled ops cached in {config['extensions']}",
         flush=True,
     )
-    _train.connect()
+    _ray.connect()
     TorchTrainer(
         train_loop,
         train_loop_config=config,

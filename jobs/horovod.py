@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from fabric import runtime
-from jobs import _train
+from jobs import _ray, _train
 from jobs._network import (
     MODEL_FILE,
     Network,
@@ -106,7 +106,7 @@ def run(params: Params) -> dict[str, Any]:
     data = _train.load_tabular(NAME, params)
     path = runtime.run_dir() / MODEL_FILE
     config = {**standardise(NAME, params, data), "model_path": str(path)}
-    _train.connect()
+    _ray.connect()
     HorovodTrainer(
         train_loop,
         train_loop_config=config,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from fabric import runtime
-from jobs import _hpo, _train
+from jobs import _hpo, _ray
 
 # Columns Tune adds to every result; the rest of a trial's last result is what it reported.
 TUNE_COLUMNS = {
@@ -251,7 +251,7 @@ def _table(params: Params, results: Any, ids: dict[str, str]) -> Any:
 def run(params: Params) -> dict[str, Any]:
     _hpo.check_trial_code(params.trial)
     concurrency, resources = _concurrency(params)
-    _train.connect()
+    _ray.connect()
     from ray import tune
 
     searcher, space, trials = _searcher(params, concurrency)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from fabric import runtime
-from jobs import _train
+from jobs import _ray, _train
 
 NAME = "lightgbm"
 MODEL_FILE = "model.txt"
@@ -101,7 +101,7 @@ def run(params: Params) -> dict[str, Any]:
     scaling = _train.scaling(NAME)
     data = _train.load_tabular(NAME, params)
     classes = _train.classes(params, data)
-    _train.connect()
+    _ray.connect()
     trainer = LightGBMTrainer(
         train_loop,
         train_loop_config={

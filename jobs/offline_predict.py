@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from fabric import runtime
-from jobs import _models
+from jobs import _models, _ray
 
 NAME = "offline-predict"
 PREDICTIONS = "predictions"
@@ -103,7 +103,7 @@ def run(params: Params) -> dict[str, Any]:
         # No workers granted: one actor within the driver's own share.
         actors, each = 1, {"CPU": 0}
         print(f"{NAME}: no workers granted; predicting in one actor on the CPU", flush=True)
-    ray.init()
+    _ray.connect()
     # Reading and writing take a worker's CPU share too, not Ray Data's default of one CPU.
     io = {"num_cpus": each.get("CPU", 0)}
     dataset = ray.data.read_parquet(params.dataset, ray_remote_args=io)

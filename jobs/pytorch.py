@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from fabric import runtime
-from jobs import _train
+from jobs import _ray, _train
 
 NAME = "pytorch"
 MODEL_FILE = "model.pt"
@@ -202,7 +202,7 @@ def _trainer(loop: Any, config: dict[str, Any], datasets: dict[str, Any] | None)
     from ray.train.torch import TorchTrainer
 
     scaling = _train.scaling(NAME)
-    _train.connect()
+    _ray.connect()
     return TorchTrainer(
         loop,
         train_loop_config=config,

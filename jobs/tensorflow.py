@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from fabric import runtime
-from jobs import _train
+from jobs import _ray, _train
 from jobs._network import Network, standardise
 
 NAME = "tensorflow"
@@ -127,7 +127,7 @@ def run(params: Params) -> dict[str, Any]:
     config = {**standardise(NAME, params, data), "model_dir": str(model_dir)}
     classes = config["classes"]
     _device_note()
-    _train.connect()
+    _ray.connect()
     TensorflowTrainer(
         train_loop,
         train_loop_config=config,

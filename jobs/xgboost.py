@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from fabric import runtime
-from jobs import _train
+from jobs import _ray, _train
 
 NAME = "xgboost"
 MODEL_FILE = "model.ubj"
@@ -89,7 +89,7 @@ def run(params: Params) -> dict[str, Any]:
     scaling = _train.scaling(NAME)
     data = _train.load_tabular(NAME, params)
     classes = _train.classes(params, data)
-    _train.connect()
+    _ray.connect()
     trainer = XGBoostTrainer(
         train_loop,
         train_loop_config={
