@@ -20,7 +20,7 @@ from fabric.sdk.client import Client
 from fabric.sdk.packages import package
 from tests.factories import create_project
 from tests.server import Server
-from tests.templates.data import points
+from tests.templates import data
 from tests.templates.runs import ONE_SERVER, finish, local, submit
 
 QUARTER = {"cpu": 0.25}
@@ -63,7 +63,7 @@ def trained(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     user's own function), then a PyTorch job resuming the first: name to (outputs, folder)."""
     folder = tmp_path_factory.mktemp("train")
     points = folder / "points.parquet"
-    points().to_parquet(points)
+    data.points().to_parquet(points)
     project = create_project(server)
     token = project.member.token
     features = {"dataset": str(points), "features": ["x", "z"]}
@@ -148,7 +148,7 @@ def test_lightgbm_fits_a_regression_on_two_workers(trained: dict[str, Any]) -> N
     assert outputs["metrics"]["r2"] > 0.8
     assert (outputs["train_rows"], outputs["validation_rows"]) == (160, 40)
     booster = lightgbm.Booster(model_file=outputs["model_uri"])
-    frame = points()
+    frame = data.points()
     assert r2_score(frame["y"], booster.predict(frame[["x", "z"]])) > 0.8
     rmse = [line["validation-rmse"] for line in _reported(run_dir) if "validation-rmse" in line]
     assert len(rmse) >= 40 and rmse[-1] < rmse[0]
@@ -165,7 +165,7 @@ def test_pytorch_trains_an_mlp_with_ddp_and_saves_torchscript(trained: dict[str,
     # No GPU here: the workers train on CPU, and the log says so.
     assert "pytorch: no GPU granted; 2 workers train on CPU" in trained["pytorch-log"]
     model = torch.jit.load(outputs["model_uri"])
-    frame = points()
+    frame = data.points()
     with torch.no_grad():
         logits = model(torch.tensor(frame[["x", "z"]].to_numpy(dtype=np.float32)))
     assert logits.shape == (200, 2)
@@ -205,7 +205,7 @@ def test_pytorch_runs_the_users_training_function(trained: dict[str, Any]) -> No
 
 def test_a_train_template_without_workers_exits_naming_it(tmp_path: Path) -> None:
     dataset = tmp_path / "d.parquet"
-    points().to_parquet(dataset)
+    data.points().to_parquet(dataset)
     result = subprocess.run(
         [sys.executable, "-m", "jobs.xgboost", "--dataset", str(dataset), "--target", "label"],
         cwd=tmp_path,

@@ -18,7 +18,7 @@ from jobs import _models
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
-from tests.templates.data import points
+from tests.templates import data
 from tests.templates.runs import ONE_SERVER, finish, submit
 
 QUARTER = {"cpu": 0.25}
@@ -41,7 +41,7 @@ def trained(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     """A TensorFlow and a DeepSpeed job side by side, and a Horovod job: name to (outputs,
     run folder, log), the Horovod job to (its status, log)."""
     points = tmp_path_factory.mktemp("train-dl") / "points.parquet"
-    points().to_parquet(points)
+    data.points().to_parquet(points)
     project = create_project(server)
     token = project.member.token
     features = {"dataset": str(points), "features": ["x", "z"]}
@@ -95,7 +95,7 @@ def test_tensorflow_trains_on_two_workers_and_saves_a_savedmodel(trained: dict[s
     assert epochs[-1]["loss"] < epochs[0]["loss"] / 2
     # The SavedModel reads raw columns: what model-evaluate and serving load.
     model = _models.load(outputs["model_uri"], outputs["framework"])
-    frame = points()
+    frame = data.points()
     assert list(model.predict(pd.DataFrame({"x": [0.0, 19.0], "z": [0.0, 10.0]}))) == [0, 1]
     assert (model.predict(frame[["x", "z"]]) == frame["label"]).mean() >= 0.85
 
@@ -120,7 +120,7 @@ def test_deepspeed_zero_2_fits_a_regression_and_saves_torchscript(
     extra = {"features": ""}
     model = torch.jit.load(outputs["model_uri"], _extra_files=extra)
     assert json.loads(extra["features"]) == ["x", "z"]
-    frame = points()
+    frame = data.points()
     with torch.no_grad():
         predicted = model(torch.tensor(frame[["x", "z"]].to_numpy(dtype=np.float32)))
     assert r2_score(frame["y"], predicted[:, 0].numpy()) > 0.8
