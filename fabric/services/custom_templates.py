@@ -30,8 +30,9 @@ from fabric.services.actor import Actor
 from fabric.services.roles import Role
 from fabric.services.templates import Prepared
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-NAME_HELP = "lowercase letters, digits and '-', at most 63 characters"
+# At most 50 characters, so that a job's PROJECT/NAME@VERSION fits its 100.
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+NAME_HELP = "lowercase letters, digits and '-', at most 50 characters"
 REFERENCE = re.compile(r"^(?P<project>[^/@]+)/(?P<name>[^/@]+)(?:@(?P<version>[0-9]+))?$")
 PARAMETER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 GROUP = "custom"
