@@ -1,7 +1,8 @@
-"""The server's background loop that keeps jobs in step with Ray.
+"""The server's background loop that keeps jobs in step with Ray and runs pipelines.
 
 Every server runs one, but only the holder of the database's `reconciler` lease works: two
-servers on one database would otherwise both start queued jobs and both follow running ones.
+servers on one database would otherwise both start queued jobs, both follow running ones and
+both start a pipeline's tasks.
 The others check each pass and take over when the holder stops or dies.
 """
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
-from fabric.services import job_sync, leases
+from fabric.services import job_sync, leases, pipeline_sync
 
 log = logging.getLogger("fabric.reconciler")
 LEASE = "reconciler"
@@ -70,6 +71,8 @@ class Reconciler:
             # Half the lease is left for the last job's Ray calls when the pass stops early.
             until = expires_at - duration / 2
             job_sync.sync(session, self._settings, self._backend, self._clock, until=until)
+            # Right after the jobs: a task whose job just ended lets its dependants start now.
+            pipeline_sync.sync(session, self._settings, self._backend, self._clock, until=until)
         return True
 
     def _run(self) -> None:

@@ -298,3 +298,80 @@ class CustomTemplateModel(Base):
 
     project: Mapped[ProjectModel] = relationship(lazy="joined")
     user: Mapped[UserModel] = relationship(lazy="joined")
+
+
+class PipelineModel(Base):
+    """A project's pipeline: a DAG of template tasks (its spec, as applied) and its schedule's
+    state. Applying it again replaces the spec and bumps the version; runs keep their copy."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    # Who applied it last: scheduled runs act as this user.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The newest schedule tick that has a run; the scheduler goes on from there.
+    last_tick: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    project: Mapped[ProjectModel] = relationship(lazy="joined")
+    user: Mapped[UserModel] = relationship(lazy="joined")
+
+
+class PipelineRunModel(Base):
+    """One run of a pipeline for a logical date, with its own copy of the spec."""
+
+    __tablename__ = "pipeline_runs"
+    # A schedule tick or backfill date runs once: `tick` is set for those, empty for others.
+    __table_args__ = (UniqueConstraint("pipeline_id", "tick"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))
+    logical_date: Mapped[datetime] = mapped_column(UTCDateTime())
+    tick: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The pipeline's globals with this run's overrides.
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    pipeline: Mapped[PipelineModel] = relationship(lazy="joined")
+    user: Mapped[UserModel] = relationship(lazy="joined")
+    tasks: Mapped[list[PipelineTaskRunModel]] = relationship(
+        lazy="selectin", order_by="PipelineTaskRunModel.id", cascade="all, delete-orphan"
+    )
+
+
+class PipelineTaskRunModel(Base):
+    """A task of a run: the job that runs it, what it output, and every state it went
+    through with the time (`history`)."""
+
+    __tablename__ = "pipeline_task_runs"
+    __table_args__ = (UniqueConstraint("run_id", "task"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -127,8 +127,7 @@ def _follow(
         and (now - job.started_at).total_seconds() > job.timeout_seconds
     )
     if timed_out:
-        backend.stop_job(job.project.name, job.submission_id)
-        jobs.finish(session, actor, job, jobs.STOPPED, f"timed out after {job.timeout_seconds:g} s")
+        jobs.halt(session, backend, actor, job, f"timed out after {job.timeout_seconds:g} s")
         return
     if state.status.terminal:
         _ended(session, settings, actor, job, state)

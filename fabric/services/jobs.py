@@ -53,6 +53,21 @@ def submit(
     backend: ComputeBackend,
     actor: Actor,
     project_name: str,
+    **request: Any,
+) -> JobModel:
+    """Admit and start a job (see `create` for the request); it waits as QUEUED when it must."""
+    job = create(session, settings, actor, project_name, **request)
+    session.commit()
+    if job.status == PENDING:
+        start(session, settings, backend, actor, job)
+    return job
+
+
+def create(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    project_name: str,
     *,
     entrypoint: str | None = None,
     template: str | None = None,
@@ -66,7 +81,9 @@ def submit(
     timeout_seconds: float | None = None,
     max_retries: int = 0,
 ) -> JobModel:
-    """Admit and start a job that runs `entrypoint`, or `template` with `params`.
+    """Check and admit a job that runs `entrypoint`, or `template` with `params`, and add its
+    row, uncommitted: the caller commits it with whatever else must record it (a pipeline's
+    task), then starts it if it was admitted (PENDING).
 
     `resources` are the driver's; `workers` more Ray workers (Train, Tune) each hold
     `worker_resources`. A template fills in whichever the request leaves out.
@@ -142,9 +159,6 @@ def submit(
         detail={"resources": requested(job), "queued": allocation is None}
         | ({"template": template} if template else {}),
     )
-    session.commit()
-    if allocation is not None:
-        start(session, settings, backend, actor, job)
     return job
 
 
@@ -192,10 +206,17 @@ def admit(session: Session, actor: Actor, job: JobModel, project_name: str) -> A
 
 def requested(job: JobModel) -> dict[str, float]:
     """What the job holds on the cluster: its driver's resources and all its workers'."""
-    total = dict(job.resources)
-    for name, amount in job.worker_resources.items():
-        total[name] = total.get(name, 0.0) + job.workers * amount
-    return total
+    return total(job.resources, job.workers, job.worker_resources)
+
+
+def total(
+    resources: dict[str, float], workers: int, worker_resources: dict[str, float]
+) -> dict[str, float]:
+    """A driver's resources plus `workers` times each worker's."""
+    found = dict(resources)
+    for name, amount in worker_resources.items():
+        found[name] = found.get(name, 0.0) + workers * amount
+    return found
 
 
 def _has_queued(session: Session, project_id: int) -> bool:
@@ -364,10 +385,17 @@ def stop(
     projects.require_own_or_owner(session, actor, project, job.user_id, "job")
     if job.status not in ACTIVE:
         return job
-    if job.submission_id is not None:
-        backend.stop_job(project_name, job.submission_id)
-    finish(session, actor, job, STOPPED, f"stopped by {actor.name}")
+    halt(session, backend, actor, job, f"stopped by {actor.name}")
     return job
+
+
+def halt(
+    session: Session, backend: ComputeBackend, actor: Actor, job: JobModel, message: str
+) -> None:
+    """Stop the job on Ray if it reached Ray, and end it STOPPED with `message`."""
+    if job.submission_id is not None:
+        backend.stop_job(job.project.name, job.submission_id)
+    finish(session, actor, job, STOPPED, message)
 
 
 def logs(

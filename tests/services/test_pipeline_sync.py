@@ -1,0 +1,247 @@
+"""The pipeline scheduler on a real database and Ray head: outputs flow through a diamond,
+retries, timeouts, cancel, limits observed from timestamps, backfill in order, and a server
+that dies mid-run."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fabric.db.models import PipelineRunModel
+from fabric.reconciler import Reconciler
+from fabric.services import jobs, pipelines
+from tests.services.world import Owner, ServerDied, World
+
+
+def shell(command: str, *, collect: list[str] | None = None, **task: Any) -> dict[str, Any]:
+    """A task running a bash command; `collect` names files it makes that become outputs."""
+    params = {"command": command} | ({"collect": collect} if collect else {})
+    return {"template": "shell", "params": params, "resources": {"cpu": 0.1}} | task
+
+
+def apply(world: World, owner: Owner, **spec: Any) -> str:
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    with world.sessions() as session:
+        pipelines.apply(session, world.settings, owner.actor, owner.project, {"name": name} | spec)
+    return name
+
+
+def trigger(world: World, owner: Owner, name: str) -> int:
+    with world.sessions() as session:
+        return pipelines.trigger(session, owner.actor, owner.project, name).id
+
+
+def read(world: World, run_id: int) -> PipelineRunModel:
+    with world.sessions() as session:
+        run = session.get(PipelineRunModel, run_id)
+        assert run is not None
+        run.tasks  # loaded before the session closes
+        return run
+
+
+def run_until(
+    world: World, reconciler: Reconciler, run_id: int, done: set[str], timeout: float = 180
+) -> PipelineRunModel:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert reconciler.reconcile_once()
+        run = read(world, run_id)
+        if run.status in done:
+            return run
+        assert time.monotonic() < deadline, [(t.task, t.status, t.message) for t in run.tasks]
+        time.sleep(0.1)
+
+
+def task_jobs(world: World, run: PipelineRunModel) -> dict[str, int]:
+    return {task.task: task.job_id for task in run.tasks if task.job_id is not None}
+
+
+def run_until_job(
+    world: World, reconciler: Reconciler, run_id: int, task: str, statuses: set[str]
+) -> None:
+    """Run passes until the task's job is in one of `statuses`."""
+    deadline = time.monotonic() + 120
+    while True:
+        assert reconciler.reconcile_once()
+        job_id = task_jobs(world, read(world, run_id)).get(task)
+        if job_id is not None and world.job(job_id).status in statuses:
+            return
+        assert time.monotonic() < deadline, f"{task} never reached {statuses}"
+        time.sleep(0.1)
+
+
+def test_a_diamond_passes_outputs_down_and_runs_each_task_once(world: World) -> None:
+    owner = world.project(cpu=1)
+    uid = uuid.uuid4().hex[:8]
+
+    def file_of(task: str) -> str:
+        return f"$(cat {{{{ tasks.{task}.outputs.files[0] }}}})"
+
+    def writes(task: str, expression: str, after: list[str]) -> dict[str, Any]:
+        out = f"{task}_{uid}.txt"
+        return shell(f"echo $(( {expression} )) > {out}", collect=[out], after=after)
+
+    name = apply(
+        world,
+        owner,
+        globals={"start": 21},
+        tasks={
+            "a": writes("a", "{{ globals.start }}", []),
+            "b": writes("b", f"{file_of('a')} * 2", ["a"]),
+            "c": writes("c", f"{file_of('a')} + 1", ["a"]),
+            "d": writes("d", f"{file_of('b')} + {file_of('c')}", ["b", "c"]),
+        },
+    )
+    run = run_until(world, world.reconciler(), trigger(world, owner, name), {"SUCCEEDED", "FAILED"})
+
+    assert run.status == "SUCCEEDED", [(t.task, t.status, t.message) for t in run.tasks]
+    tasks = {task.task: task for task in run.tasks}
+    with open(tasks["d"].outputs["files"][0]) as result:  # type: ignore[index]
+        assert result.read().strip() == str(21 * 2 + 21 + 1)
+    assert "cat /" in tasks["b"].params["command"], "the reference became a's file"
+    assert len(set(task_jobs(world, run).values())) == 4
+    assert len(world.backend.submitted) == 4, "each task ran exactly once"
+    # Dependants start only after what they wait for ended.
+    assert tasks["b"].started_at >= tasks["a"].ended_at  # type: ignore[operator]
+    assert tasks["d"].started_at >= max(tasks["b"].ended_at, tasks["c"].ended_at)  # type: ignore[operator,type-var]
+    assert [step["status"] for step in tasks["d"].history] == ["WAITING", "RUNNING", "SUCCEEDED"]
+
+
+def test_a_failed_task_retries_a_slow_one_times_out_and_dependants_do_not_run(
+    world: World,
+) -> None:
+    owner = world.project(cpu=1)
+    flag = f"flag_{uuid.uuid4().hex[:8]}"
+    name = apply(
+        world,
+        owner,
+        tasks={
+            "flaky": shell(f"test -e {flag} || {{ touch {flag}; exit 1; }}", retries=1),
+            "slow": shell("sleep 60", timeout_seconds=1),
+            "late": shell("true", after=["slow"]),
+        },
+    )
+    reconciler = world.reconciler(job_retry_backoff_seconds=0)
+    run = run_until(world, reconciler, trigger(world, owner, name), {"SUCCEEDED", "FAILED"})
+
+    tasks = {task.task: task for task in run.tasks}
+    assert run.status == "FAILED"
+    assert run.message == "failed: slow, late"
+    assert tasks["flaky"].status == "SUCCEEDED"
+    assert world.job(tasks["flaky"].job_id or 0).attempt == 2, "succeeded on its retry"
+    assert tasks["slow"].status == "FAILED"
+    assert "timed out after 1 s" in tasks["slow"].message
+    assert (tasks["late"].status, tasks["late"].message) == (
+        "UPSTREAM_FAILED",
+        "upstream failed: slow",
+    )
+    assert tasks["late"].job_id is None, "never started"
+
+
+def test_cancel_stops_the_running_job_and_ends_every_task(world: World) -> None:
+    owner = world.project(cpu=1)
+    name = apply(
+        world, owner, tasks={"wait": shell("sleep 120"), "next": shell("true", after=["wait"])}
+    )
+    reconciler = world.reconciler()
+    run_id = trigger(world, owner, name)
+    run_until_job(world, reconciler, run_id, "wait", {jobs.RUNNING})
+
+    with world.sessions() as session:
+        asked = pipelines.cancel(session, owner.actor, owner.project, name, run_id)
+    assert asked.status == "CANCELLING"
+    run = run_until(world, reconciler, run_id, {"CANCELLED"})
+
+    tasks = {task.task: task for task in run.tasks}
+    assert run.message == f"cancelled by {owner.actor.name}"
+    assert [tasks["wait"].status, tasks["next"].status] == ["CANCELLED", "CANCELLED"]
+    assert world.job(tasks["wait"].job_id or 0).status == jobs.STOPPED
+    assert tasks["next"].job_id is None
+
+
+def test_parallelism_and_max_active_runs_are_honoured(world: World) -> None:
+    owner = world.project(cpu=2)
+    name = apply(
+        world,
+        owner,
+        parallelism=1,
+        max_active_runs=1,
+        tasks={"x": shell("sleep 1"), "y": shell("sleep 1")},
+    )
+    first, second = trigger(world, owner, name), trigger(world, owner, name)
+    reconciler = world.reconciler()
+    run_until(world, reconciler, first, {"SUCCEEDED"})
+    assert read(world, second).status in ("QUEUED", "RUNNING")
+    runs = [read(world, first), run_until(world, reconciler, second, {"SUCCEEDED"})]
+
+    assert runs[1].started_at >= runs[0].ended_at, "one run at a time"  # type: ignore[operator]
+    for run in runs:
+        x, y = sorted(run.tasks, key=lambda task: task.started_at)  # type: ignore[arg-type,return-value]
+        assert y.started_at >= x.ended_at, "one task at a time"  # type: ignore[operator]
+
+
+def test_a_backfill_with_depends_on_past_runs_its_ticks_in_order(world: World) -> None:
+    owner = world.project(cpu=2)
+    name = apply(
+        world,
+        owner,
+        max_active_runs=3,
+        depends_on_past=True,
+        schedule={"cron": "0 0 * * *", "start_date": "2030-01-01T00:00:00Z"},
+        tasks={"day": shell("echo {{ ds }}")},
+    )
+    with world.sessions() as session:
+        made = pipelines.backfill(
+            session,
+            owner.actor,
+            owner.project,
+            name,
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2026, 1, 5, tzinfo=UTC),
+        )
+        ids = [run.id for run in made]
+    assert len(ids) == 5
+    reconciler = world.reconciler()
+    run_until(world, reconciler, ids[-1], {"SUCCEEDED"}, timeout=300)
+    runs = [read(world, run_id) for run_id in ids]
+
+    assert [run.logical_date.day for run in runs] == [1, 2, 3, 4, 5]
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert after.started_at >= before.ended_at  # type: ignore[operator]
+    day = runs[2].tasks[0]
+    assert day.params == {"command": "echo 2026-01-03"}
+
+
+def test_a_server_killed_mid_run_leaves_no_task_run_twice(world: World) -> None:
+    owner = world.project(cpu=1)
+    name = apply(
+        world,
+        owner,
+        tasks={
+            "first": shell("true"),
+            "second": shell("true", after=["first"]),
+            "third": shell("true", after=["second"]),
+        },
+    )
+    run_id = trigger(world, owner, name)
+    dying = world.reconciler()
+    run_until_job(world, dying, run_id, "first", {jobs.PENDING, jobs.RUNNING})
+    # The server dies in the middle of handing `second` to Ray, after its job was recorded.
+    world.backend.die_in_next_submit = True
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            assert dying.reconcile_once()
+            time.sleep(0.1)
+    except ServerDied:
+        pass
+    assert world.backend.die_in_next_submit is False, "it died in a submit"
+
+    world.clock.advance(world.settings.reconciler_lease.total_seconds() + 60)
+    run = run_until(world, world.reconciler(), run_id, {"SUCCEEDED", "FAILED"})
+
+    assert run.status == "SUCCEEDED", [(t.task, t.status, t.message) for t in run.tasks]
+    assert len(set(task_jobs(world, run).values())) == 3
+    assert len(world.backend.submitted) == 3, "each task's job went to Ray once"
