@@ -4,9 +4,10 @@ that dies mid-run."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fabric.db.models import PipelineRunModel
@@ -37,7 +38,7 @@ def read(world: World, run_id: int) -> PipelineRunModel:
     with world.sessions() as session:
         run = session.get(PipelineRunModel, run_id)
         assert run is not None
-        run.tasks  # loaded before the session closes
+        assert run.tasks is not None  # loaded before the session closes
         return run
 
 
@@ -208,7 +209,7 @@ def test_a_backfill_with_depends_on_past_runs_its_ticks_in_order(world: World) -
     runs = [read(world, run_id) for run_id in ids]
 
     assert [run.logical_date.day for run in runs] == [1, 2, 3, 4, 5]
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert after.started_at >= before.ended_at  # type: ignore[operator]
     day = runs[2].tasks[0]
     assert day.params == {"command": "echo 2026-01-03"}
