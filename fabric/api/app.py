@@ -19,6 +19,7 @@ from fabric.api.routers import (
     health,
     jobs,
     packages,
+    pipelines,
     pools,
     projects,
     quotas,
@@ -101,6 +102,7 @@ def create_app(
         templates,
         jobs,
         packages,
+        pipelines,
         audit,
     )
     for module in (*routers, ray_door, dashboard):

@@ -130,5 +130,6 @@ def render(value: Any, scope: dict[str, Any]) -> Any:
         if isinstance(result, Undefined):
             result._fail_with_undefined_error()
         return result
-    except TemplateError as exc:
-        raise ParamError(f"{value!r}: {exc}") from None
+    except Exception as exc:
+        # An expression fails as Python would (1 // 0, None + 1): say which, and how.
+        raise ParamError(f"{value!r}: {type(exc).__name__}: {exc}") from None

@@ -203,12 +203,14 @@ def _check_params(described: dict[str, Any], params: dict[str, Any], where: str)
         )
     later = {name for name, value in params.items() if pipeline_params.is_templated(value)}
     now = {name: value for name, value in params.items() if name not in later}
-    errors = _param_errors(described, now)
-    for field, message in errors:
+    problems = [
+        f"{where}.params{'.' + field if field else ''}: {message}"
+        for field, message in _param_errors(described, now)
         # Rules across fields (loc "") wait for the values too, when some are expressions.
-        if field in later or (later and not field):
-            continue
-        raise InvalidSpec(f"{where}.params{'.' + field if field else ''}: {message}")
+        if field not in later and not (later and not field)
+    ]
+    if problems:
+        raise InvalidSpec("; ".join(problems))
 
 
 def _param_errors(described: dict[str, Any], params: dict[str, Any]) -> list[tuple[str, str]]:

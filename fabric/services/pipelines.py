@@ -8,7 +8,7 @@ the spec, so applying a new version changes no run under way.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -34,6 +34,8 @@ TASK_ENDED = (SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED)
 
 MANUAL, SCHEDULE, BACKFILL = "manual", "schedule", "backfill"
 MAX_BACKFILL = 1000
+_TICK = timedelta(microseconds=1)
+_YEARS = timedelta(days=366 * 5)
 
 
 def apply(
@@ -400,3 +402,15 @@ def transition(task: PipelineTaskRunModel, status: str, now: datetime, message: 
         task.started_at, task.ended_at = now, None
     elif status in TASK_ENDED:
         task.ended_at = now
+
+
+def next_tick(pipeline: PipelineModel, now: datetime) -> datetime | None:
+    """When the schedule makes its next run; None without a schedule or while paused."""
+    schedule = spec_of(pipeline).schedule
+    if schedule is None or pipeline.paused:
+        return None
+    after = max(filter(None, (pipeline.last_tick, now)))
+    start = schedule.start_date
+    if start is not None and start > after:
+        return pipeline_specs.ticks(schedule.cron, start, start + _YEARS, 1)[0]
+    return pipeline_specs.ticks(schedule.cron, after + _TICK, after + _YEARS, 1)[0]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.factories import Project, User, create_project, create_user, unique
+from tests.jobs import wait_for
 from tests.server import Server
 
 ROLES = ["anonymous", "nonmember", "viewer", "member", "owner", "admin"]
@@ -28,6 +29,7 @@ class Cast:
     outsider: User
     pool: str
     job_id: int | None = None
+    pipeline: str | None = None
 
     def token(self, role: str) -> str | None:
         return {
@@ -153,6 +155,39 @@ def _job_file(cast: Cast) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "table.csv").write_text("a,b\n1,2\n")
     return {**job, "path": "table.csv"}
+
+
+# Its one task fails as it starts (1 // 0), so its runs end at once without a job.
+BROKEN_PIPELINE = {
+    "schedule": {"cron": "0 0 * * *", "start_date": "2100-01-01T00:00:00Z"},
+    "tasks": {"broken": {"template": "shell", "params": {"command": "echo {{ 1 // 0 }}"}}},
+}
+
+
+def _new_pipeline(cast: Cast) -> dict[str, Any]:
+    name = unique("pipe")
+    with cast.owner() as client:
+        client.put(
+            f"/api/v1/projects/{cast.project.name}/pipelines/{name}", json=BROKEN_PIPELINE
+        ).raise_for_status()
+    return {"name": name}
+
+
+def _pipeline(cast: Cast) -> dict[str, Any]:
+    """One pipeline of the owner's, made on first use."""
+    if cast.pipeline is None:
+        cast.pipeline = _new_pipeline(cast)["name"]
+    return {"name": cast.pipeline}
+
+
+def _failed_run(cast: Cast) -> dict[str, Any]:
+    """A new run of the shared pipeline, once it has failed."""
+    name = _pipeline(cast)["name"]
+    runs = f"/api/v1/projects/{cast.project.name}/pipelines/{name}/runs"
+    with cast.owner() as client:
+        run = client.post(runs, json={}).json()
+        wait_for(lambda: client.get(f"{runs}/{run['id']}").json(), {"FAILED"})
+    return {"name": name, "run_id": run["id"]}
 
 
 def _new_pool(cast: Cast) -> dict[str, Any]:
@@ -296,6 +331,55 @@ ROUTES = [
         (404, 403, 403, 200, 200),
         {"published": False},
         setup=_own_template,
+    ),
+    Route("GET", P + "/pipelines", (404, 200, 200, 200, 200)),
+    Route(
+        "PUT",
+        P + "/pipelines/{name}",
+        (404, 403, 201, 201, 201),
+        BROKEN_PIPELINE,
+        lambda c: {"name": unique("pipe")},
+    ),
+    Route("GET", P + "/pipelines/{name}", (404, 200, 200, 200, 200), setup=_pipeline),
+    Route("GET", P + "/pipelines/{name}/export", (404, 200, 200, 200, 200), setup=_pipeline),
+    Route(
+        "PATCH",
+        P + "/pipelines/{name}",
+        (404, 403, 200, 200, 200),
+        {"paused": False},
+        setup=_pipeline,
+    ),
+    Route("DELETE", P + "/pipelines/{name}", (404, 403, 204, 204, 204), setup=_new_pipeline),
+    Route(
+        "POST",
+        P + "/pipelines/{name}/copy",
+        (404, 403, 201, 201, 201),
+        lambda c: {"name": unique("copy")},
+        _pipeline,
+    ),
+    Route("POST", P + "/pipelines/{name}/runs", (404, 403, 201, 201, 201), {}, _pipeline),
+    Route(
+        "POST",
+        P + "/pipelines/{name}/backfill",
+        (404, 403, 201, 201, 201),
+        {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        _pipeline,
+    ),
+    Route("GET", P + "/pipelines/{name}/runs", (404, 200, 200, 200, 200), setup=_pipeline),
+    Route(
+        "GET", P + "/pipelines/{name}/runs/{run_id}", (404, 200, 200, 200, 200), setup=_failed_run
+    ),
+    Route(
+        "POST",
+        P + "/pipelines/{name}/runs/{run_id}/cancel",
+        (404, 403, 200, 200, 200),
+        setup=_failed_run,
+    ),
+    Route(
+        "POST",
+        P + "/pipelines/{name}/runs/{run_id}/rerun",
+        (404, 403, 200, 200, 200),
+        setup=_failed_run,
     ),
     # The Ray Jobs door and the dashboard: Ray's API, behind the same rules.
     Route("GET", R + "/api/version", (404, 200, 200, 200, 200)),
