@@ -12,6 +12,7 @@ from fabric.cli import (
     embedded,
     jobs,
     login,
+    pipelines,
     pools,
     projects,
     quotas,
@@ -46,6 +47,7 @@ app.add_typer(pools.app, name="pool")
 app.add_typer(allocations.app, name="allocation")
 app.add_typer(templates.app, name="template")
 app.add_typer(jobs.app, name="job")
+app.add_typer(pipelines.app, name="pipeline")
 app.command()(usage.usage)
 app.command()(audit.audit)
 app.command()(dashboard.dashboard)

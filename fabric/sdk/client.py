@@ -357,6 +357,79 @@ class Client:
         path = f"/api/v1/projects/{_part(project)}/templates/{_part(name)}/versions/{version}"
         return self._request("PATCH", path, json={"published": published})
 
+    # Pipelines
+
+    def _pipelines(self, project: str) -> str:
+        return f"/api/v1/projects/{_part(project)}/pipelines"
+
+    def apply_pipeline(self, project: str, spec: dict[str, Any]) -> Json:
+        """Create the pipeline named in `spec`, or replace its spec with a new version.
+
+        ApiError 422 names the task and field of the first problem; nothing is stored then.
+        """
+        return self._request("PUT", f"{self._pipelines(project)}/{_part(spec['name'])}", json=spec)
+
+    def list_pipelines(self, project: str) -> Json:
+        return self._request("GET", self._pipelines(project))
+
+    def get_pipeline(self, project: str, name: str) -> Json:
+        return self._request("GET", f"{self._pipelines(project)}/{_part(name)}")
+
+    def export_pipeline(self, project: str, name: str) -> str:
+        """The pipeline's spec as YAML, ready to apply elsewhere."""
+        return self._send("GET", f"{self._pipelines(project)}/{_part(name)}/export").text
+
+    def delete_pipeline(self, project: str, name: str) -> None:
+        self._request("DELETE", f"{self._pipelines(project)}/{_part(name)}")
+
+    def copy_pipeline(self, project: str, name: str, new_name: str) -> Json:
+        path = f"{self._pipelines(project)}/{_part(name)}/copy"
+        return self._request("POST", path, json={"name": new_name})
+
+    def pause_pipeline(self, project: str, name: str, *, paused: bool = True) -> Json:
+        """Pause the pipeline's schedule (or, with paused=False, resume it)."""
+        path = f"{self._pipelines(project)}/{_part(name)}"
+        return self._request("PATCH", path, json={"paused": paused})
+
+    def run_pipeline(
+        self,
+        project: str,
+        name: str,
+        *,
+        logical_date: datetime | None = None,
+        globals: dict[str, Any] | None = None,
+    ) -> Json:
+        """Queue a run; `globals` override some of the pipeline's globals for this run."""
+        body = {
+            "logical_date": logical_date.isoformat() if logical_date else None,
+            "globals": globals or {},
+        }
+        return self._request("POST", f"{self._pipelines(project)}/{_part(name)}/runs", json=body)
+
+    def backfill_pipeline(self, project: str, name: str, start: datetime, end: datetime) -> Json:
+        """A run for each schedule tick from `start` to `end`, both included."""
+        path = f"{self._pipelines(project)}/{_part(name)}/backfill"
+        return self._request(
+            "POST", path, json={"start": start.isoformat(), "end": end.isoformat()}
+        )
+
+    def list_pipeline_runs(self, project: str, name: str) -> Json:
+        return self._request("GET", f"{self._pipelines(project)}/{_part(name)}/runs")
+
+    def get_pipeline_run(self, project: str, name: str, run_id: int) -> Json:
+        """The run with each task's status, timings, outputs and where its logs are."""
+        path = f"{self._pipelines(project)}/{_part(name)}/runs/{_part(run_id)}"
+        return self._request("GET", path)
+
+    def cancel_pipeline_run(self, project: str, name: str, run_id: int) -> Json:
+        path = f"{self._pipelines(project)}/{_part(name)}/runs/{_part(run_id)}/cancel"
+        return self._request("POST", path)
+
+    def rerun_pipeline_run(self, project: str, name: str, run_id: int) -> Json:
+        """Run an ended run again from the tasks that did not succeed."""
+        path = f"{self._pipelines(project)}/{_part(name)}/runs/{_part(run_id)}/rerun"
+        return self._request("POST", path)
+
     # Jobs and usage
 
     def submit_job(
