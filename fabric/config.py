@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     # How often the server follows running jobs on Ray, and starts queued ones.
     sync_interval_seconds: float = Field(default=0.2, gt=0)
+    # The warm task runner (light pipeline tasks) exits after this long without work, and
+    # starts again with the next task.
+    warm_runner_idle_seconds: float = Field(default=600.0, gt=0)
     # One server at a time reconciles a database: it holds a lease that each pass renews. A
     # server that dies hands over to another after this long; unset, 20 passes but at least
     # 10 s. It must also exceed the clock skew between servers.

@@ -127,10 +127,16 @@ def write_outputs(**outputs: Any) -> dict[str, Any]:
     """
     path = run_dir() / OUTPUTS_FILE
     merged = {**read_outputs(path.parent), **outputs}
-    partial = path.with_suffix(".tmp")
-    partial.write_text(json.dumps(merged, indent=2, default=str))
-    partial.replace(path)
+    write_json(path, merged)
     return merged
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write a JSON file whole or not at all: it is written beside and renamed, so that a
+    reader never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2, default=str))
+    partial.replace(path)
 
 
 def read_outputs(folder: Path | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ class Feature(StrEnum):
     AUTOSCALING = "autoscaling"
     GPU = "gpu"
     NPU = "npu"
+    WARM_TASKS = "warm-tasks"
 
 
 class JobStatus(StrEnum):
@@ -49,6 +50,8 @@ class JobSpec:
     gpu: float = 0.0
     custom_resources: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    # Run by the warm runner rather than as a Ray Job of its own (Feature.WARM_TASKS).
+    warm: bool = False
 
 
 @dataclass(frozen=True)

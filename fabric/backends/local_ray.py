@@ -13,14 +13,19 @@ from typing import Any
 from fabric.backends.base import ClusterInfo, Feature, JobSpec, JobState
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.ray_jobs import RayJobsApi, fabric_resources
+from fabric.backends.warm import WarmRunner, is_warm
 
 
 class LocalRayBackend:
-    features = frozenset({Feature.JOBS, Feature.SERVE, Feature.DASHBOARD})
+    features = frozenset({Feature.JOBS, Feature.SERVE, Feature.DASHBOARD, Feature.WARM_TASKS})
 
     def __init__(self, head: LocalRayHead) -> None:
         self.head = head
         self.api = RayJobsApi(head.dashboard_url, head.auth_headers())
+        settings = head.settings
+        self.warm = WarmRunner(
+            self.api, settings.home / "warm-runner", settings.warm_runner_idle_seconds
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -40,19 +45,23 @@ class LocalRayBackend:
         self.api.ensure_package(uri, path)
 
     def submit_job(self, project: str, spec: JobSpec) -> str:
-        return self.api.submit(spec)
+        return self.warm.submit(spec) if spec.warm else self.api.submit(spec)
+
+    def _jobs(self, submission_id: str) -> RayJobsApi | WarmRunner:
+        """Who runs the job: its own Ray Job, or the warm runner."""
+        return self.warm if is_warm(submission_id) else self.api
 
     def job_state(self, project: str, submission_id: str) -> JobState:
-        return self.api.state(submission_id)
+        return self._jobs(submission_id).state(submission_id)
 
     def stop_job(self, project: str, submission_id: str) -> bool:
-        return self.api.stop(submission_id)
+        return self._jobs(submission_id).stop(submission_id)
 
     def job_logs(self, project: str, submission_id: str) -> str:
-        return self.api.logs(submission_id)
+        return self._jobs(submission_id).logs(submission_id)
 
     def follow_job_logs(self, project: str, submission_id: str) -> Iterator[str]:
-        return self.api.follow_logs(submission_id)
+        return self._jobs(submission_id).follow_logs(submission_id)
 
     def apply_serve_config(self, project: str, config: dict[str, Any]) -> None:
         self.api.apply_serve(config)

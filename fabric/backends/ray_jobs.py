@@ -7,7 +7,7 @@ the Ray Jobs door passes the very same API through to users' `ray job` commands.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,24 +87,30 @@ class RayJobsApi:
     def logs(self, submission_id: str) -> str:
         return self._call("GET", f"/api/jobs/{submission_id}/logs")["logs"]
 
-    def follow_logs(self, submission_id: str, interval: float = 0.2) -> Iterator[str]:
-        """Yield new log text as it appears, until the job has ended and all is read.
-
-        An idle poll yields an empty string, so a consumer can notice its client is gone.
-        """
-        seen = 0
-        while True:
-            ended = self.state(submission_id).status.terminal
-            text = self.logs(submission_id)
-            yield text[seen:]
-            seen = len(text)
-            if ended:
-                return
-            time.sleep(interval)
+    def follow_logs(self, submission_id: str) -> Iterator[str]:
+        return follow(lambda: self.state(submission_id), lambda: self.logs(submission_id))
 
     def apply_serve(self, config: dict[str, Any]) -> None:
         """Declare the head's whole set of Serve applications (Serve's declarative API)."""
         self._call("PUT", "/api/serve/applications/", json=config)
+
+
+def follow(
+    state: Callable[[], JobState], logs: Callable[[], str], interval: float = 0.2
+) -> Iterator[str]:
+    """Yield new log text as it appears, until the job has ended and all is read.
+
+    An idle poll yields an empty string, so a consumer can notice its client is gone.
+    """
+    seen = 0
+    while True:
+        ended = state().status.terminal
+        text = logs()
+        yield text[seen:]
+        seen = len(text)
+        if ended:
+            return
+        time.sleep(interval)
 
 
 # Ray's resource names and units, and Fabric's; Ray's per-node markers are left out.

@@ -239,6 +239,8 @@ class JobModel(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(String(2000), default="")
+    # "ray-job": a Ray Job of its own; "warm": a task of the warm runner (fabric/backends/warm.py).
+    runner: Mapped[str] = mapped_column(String(16), default="ray-job")
     # Ray's id of the current attempt; None while queued, and between a failed attempt and
     # its retry.
     submission_id: Mapped[str | None] = mapped_column(String(100), unique=True)

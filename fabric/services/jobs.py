@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fabric import runtime, storage
 from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
 from fabric.backends.ray_jobs import RayApiError
+from fabric.backends.warm import PREFIX as WARM_PREFIX
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
 from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
@@ -43,6 +44,7 @@ from fabric.services.roles import Role
 QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
 SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
 ACTIVE = (QUEUED, PENDING, RUNNING)
+RAY_JOB, WARM = "ray-job", "warm"
 DEFAULT_RESOURCES = {"cpu": 1.0}
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -80,13 +82,16 @@ def create(
     pool: str | None = None,
     timeout_seconds: float | None = None,
     max_retries: int = 0,
+    warm: bool | None = False,
 ) -> JobModel:
     """Check and admit a job that runs `entrypoint`, or `template` with `params`, and add its
     row, uncommitted: the caller commits it with whatever else must record it (a pipeline's
     task), then starts it if it was admitted (PENDING).
 
     `resources` are the driver's; `workers` more Ray workers (Train, Tune) each hold
-    `worker_resources`. A template fills in whichever the request leaves out.
+    `worker_resources`. A template fills in whichever the request leaves out. A `warm` job
+    runs on the warm runner instead of as a Ray Job of its own; None: warm if it starts no
+    workers (a light one).
     """
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     either = "give either entrypoint (a command) or template (with params), not both"
@@ -123,6 +128,10 @@ def create(
         allocations.check_resources(worker_resources)
     elif worker_resources:
         raise InvalidSpec("worker_resources go with workers; this job starts none")
+    if warm is None:
+        warm = not workers
+    elif warm and workers:
+        raise InvalidSpec("warm: a job with workers runs as a Ray Job of its own")
     job = JobModel(
         project_id=project.id,
         user_id=actor.user.id,
@@ -137,6 +146,7 @@ def create(
         pool=pool,
         timeout_seconds=timeout_seconds,
         max_retries=max_retries,
+        runner=WARM if warm else RAY_JOB,
         status=QUEUED,
         created_at=actor.now(),
     )
@@ -268,8 +278,9 @@ def start(
     except (NotFound, BackendUnavailable, RayApiError) as exc:
         finish(session, actor, job, FAILED, f"cannot hand the job's code to Ray: {exc}")
         return
+    prefix = WARM_PREFIX if job.runner == WARM else "fabric-"
     spec = JobSpec(
-        submission_id=f"fabric-{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
+        submission_id=f"{prefix}{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
         entrypoint=job.entrypoint,
         runtime_env={**runtime_env, "env_vars": env_vars},
         cpu=resources.pop("cpu", 0.0),
@@ -281,6 +292,7 @@ def start(
             "fabric_job": str(job.id),
             "fabric_user": job.user.username,
         },
+        warm=job.runner == WARM,
     )
     try:
         job.submission_id = backend.submit_job(project, spec)

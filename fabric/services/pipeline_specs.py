@@ -53,6 +53,11 @@ class TaskSpec(BaseModel):
     runtime_env: dict[str, Any] | None = Field(
         default=None, description="as a job's: working_dir, py_modules, pip, env_vars"
     )
+    warm: bool | None = Field(
+        default=None,
+        description="run on the warm runner (no Ray Job start-up); default: when the task "
+        "starts no workers",
+    )
 
 
 class ScheduleSpec(BaseModel):

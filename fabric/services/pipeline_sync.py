@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fabric import runtime, storage
-from fabric.backends.base import ComputeBackend
+from fabric.backends.base import ComputeBackend, Feature
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel, PipelineTaskRunModel
@@ -283,6 +283,7 @@ def _start(
             timeout_seconds=spec.timeout_seconds,
             max_retries=spec.retries,
             runtime_env=spec.runtime_env,
+            warm=spec.warm if Feature.WARM_TASKS in backend.features else False,
         )
     except (pipeline_params.ParamError, FabricError) as exc:
         session.rollback()

@@ -52,4 +52,5 @@ def world(
     try:
         yield World(settings, sessions, RecordingBackend(ray), clock, Actor(admin, "test", clock))
     finally:
+        ray.warm.shutdown()
         ray.close()

@@ -1,4 +1,4 @@
-"""pipelines, their runs and task runs
+"""pipelines, their runs and task runs; jobs.runner (a Ray Job, or the warm runner)
 
 Revision ID: 0007
 Revises: 0006
@@ -19,6 +19,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("runner", sa.String(length=16), nullable=False, server_default="ray-job")
+        )
     op.create_table(
         "pipelines",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -115,3 +119,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_pipeline_runs_pipeline_id"), table_name="pipeline_runs")
     op.drop_table("pipeline_runs")
     op.drop_table("pipelines")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("runner")
