@@ -11,16 +11,18 @@ from __future__ import annotations
 import logging
 import threading
 
+import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
-from fabric.services import job_sync, leases, pipeline_sync
+from fabric.services import job_sync, leases, pipeline_alerts, pipeline_sync
 
 log = logging.getLogger("fabric.reconciler")
 LEASE = "reconciler"
+ALERT_TIMEOUT_SECONDS = 5.0
 
 
 class Reconciler:
@@ -39,13 +41,18 @@ class Reconciler:
         self._holding = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fabric-reconciler", daemon=True)
+        # Webhooks wait on receivers out of Fabric's hands: never inside a pass.
+        self._alerts = threading.Thread(target=self._alert, name="fabric-alerts", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+        self._alerts.start()
 
     def stop(self) -> None:
         """End the loop and give the lease up, so that another server takes over at once."""
         self._stop.set()
+        if self._alerts.is_alive():
+            self._alerts.join(timeout=30)
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         if self._thread.is_alive():
@@ -82,3 +89,14 @@ class Reconciler:
             except Exception:
                 # One bad pass must not end the loop: the next one tries again.
                 log.exception("job reconciliation failed; retrying")
+
+    def _alert(self) -> None:
+        with httpx.Client(timeout=ALERT_TIMEOUT_SECONDS) as http:
+            while not self._stop.wait(1.0):
+                if not self._holding:
+                    continue
+                try:
+                    with self._sessions() as session:
+                        pipeline_alerts.deliver_due(session, self._settings, self._clock, http)
+                except Exception:
+                    log.exception("webhook delivery failed; retrying")

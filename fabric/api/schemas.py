@@ -320,6 +320,11 @@ class PipelineRunCreate(BaseModel):
     globals: dict[str, Any] = Field(
         default_factory=dict, description="values for some of the pipeline's globals"
     )
+    only: str | None = Field(
+        default=None,
+        description="run this task alone (for debugging), with its upstream tasks' outputs "
+        "from their newest success",
+    )
 
 
 class PipelineBackfill(BaseModel):

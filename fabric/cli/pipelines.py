@@ -176,6 +176,10 @@ def run(
     logical_date: Annotated[
         str | None, typer.Option(help="What {{ ds }} says, e.g. 2026-01-31; default: now.")
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Run this task alone (debugging), with its upstream's last outputs."),
+    ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Show each task's progress until the end.")
     ] = False,
@@ -191,6 +195,7 @@ def run(
             name,
             logical_date=moment(logical_date, "--logical-date"),
             globals=variables,
+            only=only,
         )
         if not follow:
             if json_:

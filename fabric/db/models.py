@@ -351,6 +351,13 @@ class PipelineRunModel(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The webhook call its end owes (see pipeline_alerts): success, failure or timeout; how
+    # it went (pending, sent, failed), and when to try next.
+    alert_event: Mapped[str | None] = mapped_column(String(16))
+    alert_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    alert_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    alert_message: Mapped[str] = mapped_column(String(2000), default="")
 
     pipeline: Mapped[PipelineModel] = relationship(lazy="joined")
     user: Mapped[UserModel] = relationship(lazy="joined")

@@ -398,11 +398,14 @@ class Client:
         *,
         logical_date: datetime | None = None,
         globals: dict[str, Any] | None = None,
+        only: str | None = None,
     ) -> Json:
-        """Queue a run; `globals` override some of the pipeline's globals for this run."""
+        """Queue a run; `globals` override some of the pipeline's globals for this run;
+        `only` runs one task alone, with its upstream tasks' newest outputs."""
         body = {
             "logical_date": logical_date.isoformat() if logical_date else None,
             "globals": globals or {},
+            "only": only,
         }
         return self._request("POST", f"{self._pipelines(project)}/{_part(name)}/runs", json=body)
 

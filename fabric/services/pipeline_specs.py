@@ -13,11 +13,19 @@ from __future__ import annotations
 import graphlib
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 from croniter import croniter
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.orm import Session
 
 from fabric.config import Settings
@@ -76,6 +84,15 @@ class ScheduleSpec(BaseModel):
         return value
 
 
+class WebhookSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl = Field(description="POSTed a JSON payload when a run ends")
+    on: list[Literal["success", "failure", "timeout"]] = Field(
+        default_factory=lambda: ["failure", "timeout"], min_length=1
+    )
+
+
 class PipelineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -92,6 +109,7 @@ class PipelineSpec(BaseModel):
     depends_on_past: bool = False
     # Keep the newest N ended runs' records and artifacts; clean the rest.
     expired_limit: int | None = Field(default=None, ge=1)
+    webhook: WebhookSpec | None = None
 
     def upstream(self, task: str) -> set[str]:
         """Every task that must succeed before `task`, directly or through others."""

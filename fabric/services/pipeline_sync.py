@@ -24,7 +24,7 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel, PipelineTaskRunModel
 from fabric.errors import FabricError
-from fabric.services import jobs, pipeline_params, pipeline_specs, pipelines
+from fabric.services import jobs, pipeline_alerts, pipeline_params, pipeline_specs, pipelines
 from fabric.services.actor import Actor
 from fabric.services.pipelines import (
     CANCELLED,
@@ -187,7 +187,7 @@ def _advance(
         and (clock.now() - run.started_at).total_seconds() > spec.timeout_seconds
     ):
         message = f"timed out after {spec.timeout_seconds:g} s"
-        _stop(session, settings, backend, actor, run, FAILED, message, "its run timed out")
+        _stop(session, settings, backend, actor, run, FAILED, message, "its run timed out", True)
         return
     tasks = {task.task: task for task in run.tasks}
     for task in tasks.values():
@@ -264,7 +264,8 @@ def _start(
         run.logical_date,
         run.id,
         run.variables,
-        {name: other.outputs or {} for name, other in tasks.items() if other.status == SUCCEEDED},
+        # Succeeded tasks' outputs, and those lent to a task run alone (see pipelines.new_run).
+        {name: other.outputs for name, other in tasks.items() if other.outputs is not None},
     )
     try:
         params = pipeline_params.render(spec.params, scope)
@@ -309,6 +310,7 @@ def _stop(
     status: str,
     message: str,
     why: str,
+    timed_out: bool = False,
 ) -> None:
     """Stop the run's jobs, end its unfinished tasks as CANCELLED, and the run as `status`."""
     now = actor.now()
@@ -320,7 +322,7 @@ def _stop(
             jobs.halt(session, backend, actor, job, why)
         pipelines.transition(task, CANCELLED, now, why)
         session.commit()
-    _end(session, settings, run, status, message, now)
+    _end(session, settings, run, status, message, now, timed_out=timed_out)
 
 
 def _end(
@@ -330,12 +332,17 @@ def _end(
     status: str,
     message: str,
     now: datetime,
+    *,
+    timed_out: bool = False,
 ) -> None:
-    """End the run, unless a user changed its state meanwhile (a cancel: the next pass)."""
+    """End the run, unless a user changed its state meanwhile (a cancel: the next pass), and
+    owe the webhook call its pipeline asked for in the same update."""
+    event = pipeline_alerts.owed(run, status, timed_out)
+    alert = {"alert_event": event, "alert_status": pipeline_alerts.PENDING, "alert_at": now}
     ended = session.execute(
         update(PipelineRunModel)
         .where(PipelineRunModel.id == run.id, PipelineRunModel.status == run.status)
-        .values(status=status, message=message[:2000], ended_at=now)
+        .values(status=status, message=message[:2000], ended_at=now, **(alert if event else {}))
     )
     session.commit()
     if ended.rowcount:

@@ -195,9 +195,14 @@ def new_run(
     *,
     tick: datetime | None = None,
     variables: dict[str, Any] | None = None,
+    only: str | None = None,
 ) -> PipelineRunModel:
     """A QUEUED run of the pipeline's current spec, with a WAITING (or SKIPPED) task run per
-    task; added to the session, not committed."""
+    task; added to the session, not committed.
+
+    With `only`, that task alone runs; its upstream tasks are skipped and lend it the outputs
+    of their newest success in an earlier run, so that its references resolve.
+    """
     spec = spec_of(pipeline)
     number = (
         session.scalar(
@@ -221,18 +226,40 @@ def new_run(
         message="",
         created_at=now,
     )
+    upstream = spec.upstream(only) if only is not None else set()
     for name in spec.order():
-        status = SKIPPED if spec.tasks[name].skip else WAITING
+        status, message, outputs = WAITING, "", None
+        if only is not None and name != only:
+            status, message = SKIPPED, f"not run: the run is of {only} alone"
+            if name in upstream:
+                outputs = _last_outputs(session, pipeline.id, name)
+        elif spec.tasks[name].skip:
+            status, message = SKIPPED, "skipped by the pipeline's spec"
         run.tasks.append(
             PipelineTaskRunModel(
                 task=name,
                 status=status,
-                message="skipped by the pipeline's spec" if status == SKIPPED else "",
+                message=message,
+                outputs=outputs,
                 history=[{"status": status, "at": now.isoformat()}],
             )
         )
     session.add(run)
     return run
+
+
+def _last_outputs(session: Session, pipeline_id: int, task: str) -> dict[str, Any] | None:
+    return session.scalar(
+        select(PipelineTaskRunModel.outputs)
+        .join(PipelineRunModel, PipelineTaskRunModel.run_id == PipelineRunModel.id)
+        .where(
+            PipelineRunModel.pipeline_id == pipeline_id,
+            PipelineTaskRunModel.task == task,
+            PipelineTaskRunModel.status == SUCCEEDED,
+        )
+        .order_by(PipelineTaskRunModel.id.desc())
+        .limit(1)
+    )
 
 
 def trigger(
@@ -243,15 +270,27 @@ def trigger(
     *,
     logical_date: datetime | None = None,
     variables: dict[str, Any] | None = None,
+    only: str | None = None,
 ) -> PipelineRunModel:
-    """Queue a run now; `variables` override the pipeline's globals for this run only."""
+    """Queue a run now; `variables` override the pipeline's globals for this run only.
+    `only` names one task to run alone, for debugging (see `new_run`)."""
     pipeline = get(session, actor, project_name, name, Role.MEMBER)
-    unknown = sorted(set(variables or {}) - set(spec_of(pipeline).globals))
+    spec = spec_of(pipeline)
+    unknown = sorted(set(variables or {}) - set(spec.globals))
     if unknown:
         raise InvalidSpec(f"globals.{unknown[0]}: the pipeline has no such global")
+    if only is not None and only not in spec.tasks:
+        raise InvalidSpec(f"only: the pipeline has no task {only!r}")
     now = actor.now()
     run = new_run(
-        session, pipeline, actor.user.id, MANUAL, logical_date or now, now, variables=variables
+        session,
+        pipeline,
+        actor.user.id,
+        MANUAL,
+        logical_date or now,
+        now,
+        variables=variables,
+        only=only,
     )
     session.flush()
     audit.record(

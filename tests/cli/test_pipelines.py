@@ -48,6 +48,19 @@ def test_build_apply_run_follow_and_export(server: Server, fabric: Fabric, tmp_p
     assert runs[0]["tasks"][0]["params"] == {"command": "echo hello cli"}
     assert runs[0]["tasks"][1]["params"] == {"command": "test 0 = 0"}
 
+    alone = fabric(
+        "pipeline", "run", project.name, "hello", "--only", "shell_2", "--follow", "--json",
+        token=token,
+    )  # fmt: skip
+    assert alone.exit_code == 0, alone.stderr
+    tasks = {task["task"]: task for task in json.loads(alone.stdout)["tasks"]}
+    assert tasks["shell"]["status"] == "SKIPPED" and tasks["shell"]["job_id"] is None
+    assert tasks["shell"]["outputs"] == runs[0]["tasks"][0]["outputs"], "lent by run 1"
+    assert (tasks["shell_2"]["status"], tasks["shell_2"]["params"]) == (
+        "SUCCEEDED",
+        {"command": "test 0 = 0"},
+    )
+
     exported = ok(fabric("pipeline", "export", project.name, "hello", token=token)).stdout
     assert yaml.safe_load(exported)["tasks"] == p.spec()["tasks"]
     listed = ok(fabric("pipeline", "list", project.name, token=token)).stdout

@@ -7,12 +7,17 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
+from fastapi import Body, FastAPI
+from fastapi.responses import JSONResponse
 
 from fabric.db.models import PipelineRunModel
 from fabric.reconciler import Reconciler
-from fabric.services import jobs, pipelines
+from fabric.services import jobs, pipeline_alerts, pipelines
+from tests.server import serving
 from tests.services.world import Owner, ServerDied, World
 
 
@@ -246,3 +251,95 @@ def test_a_server_killed_mid_run_leaves_no_task_run_twice(world: World) -> None:
     assert run.status == "SUCCEEDED", [(t.task, t.status, t.message) for t in run.tasks]
     assert len(set(task_jobs(world, run).values())) == 3
     assert len(world.backend.submitted) == 3, "each task's job went to Ray once"
+
+
+def test_a_webhook_is_retried_until_it_is_taken_and_never_changes_the_run(world: World) -> None:
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    def hook(payload: dict[str, Any] = Body()) -> JSONResponse:
+        received.append(payload)
+        # The receiver fails at first: the call is tried again after a delay.
+        return JSONResponse({}, status_code=503 if len(received) == 1 else 200)
+
+    owner = world.project(cpu=1)
+    with serving(app) as url:
+        name = apply(
+            world,
+            owner,
+            webhook={"url": f"{url}/hook?token=s3cret", "on": ["failure"]},
+            tasks={"broken": shell("exit 3")},
+        )
+        run_id = trigger(world, owner, name)
+        run = run_until(world, world.reconciler(), run_id, {"FAILED"})
+        with world.sessions() as session, httpx.Client(timeout=5) as http:
+            first = pipeline_alerts.deliver_due(session, world.settings, world.clock, http)
+            again = pipeline_alerts.deliver_due(session, world.settings, world.clock, http)
+            world.clock.advance(pipeline_alerts.retry_delay(1))
+            later = pipeline_alerts.deliver_due(session, world.settings, world.clock, http)
+
+    assert (first, again, later) == (1, 0, 1), "not again before its delay"
+    assert len(received) == 2
+    assert received[1]["event"] == "failure"
+    assert received[1]["status"] == "FAILED" and received[1]["tasks"] == {"broken": "FAILED"}
+    assert received[1]["run_id"] == run_id
+    done = read(world, run_id)
+    assert (done.alert_status, done.alert_attempts) == ("sent", 2)
+    assert (done.status, done.message) == (run.status, run.message)
+    assert "s3cret" not in done.alert_message
+
+
+def runs_of(world: World, owner: Owner, name: str) -> list[PipelineRunModel]:
+    with world.sessions() as session:
+        return pipelines.list_runs(session, owner.actor, owner.project, name)
+
+
+def test_a_schedule_runs_each_tick_or_only_the_newest_without_catchup(world: World) -> None:
+    owner = world.project(cpu=1)
+    now = world.clock.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    # Three ticks have come: two hours ago, an hour ago, and this hour.
+    start = (hour - timedelta(hours=3, minutes=-1)).isoformat()
+    # Its task is skipped: the runs end at once, and the test watches the schedule only.
+    tasks = {"noop": shell("true", skip=True)}
+    every_tick = apply(
+        world,
+        owner,
+        max_active_runs=5,
+        schedule={"cron": "0 * * * *", "start_date": start, "catchup": True},
+        tasks=tasks,
+    )
+    newest = apply(world, owner, schedule={"cron": "0 * * * *", "start_date": start}, tasks=tasks)
+    reconciler = world.reconciler()
+    assert reconciler.reconcile_once()
+    assert reconciler.reconcile_once()
+
+    caught_up = runs_of(world, owner, every_tick)
+    ticks = sorted(run.logical_date for run in caught_up)
+    assert ticks == [hour - timedelta(hours=2), hour - timedelta(hours=1), hour]
+    assert [run.trigger for run in caught_up] == ["schedule"] * len(ticks)
+    assert [run.logical_date for run in runs_of(world, owner, newest)] == [ticks[-1]]
+
+    world.clock.advance(3600)
+    assert reconciler.reconcile_once()
+    assert len(runs_of(world, owner, every_tick)) == len(ticks) + 1
+    assert len(runs_of(world, owner, newest)) == 2
+    assert {run.status for run in runs_of(world, owner, newest)} == {"SUCCEEDED"}
+
+
+def test_expired_runs_lose_their_records_and_their_jobs_folders(world: World) -> None:
+    owner = world.project(cpu=1)
+    name = apply(world, owner, expired_limit=2, tasks={"step": shell("true")})
+    reconciler = world.reconciler()
+    first = read(world, run_until(world, reconciler, trigger(world, owner, name), {"SUCCEEDED"}).id)
+    folder = world.settings.storage_root / "projects" / owner.project / "runs"
+    first_job = task_jobs(world, first)["step"]
+    assert (folder / f"job-{first_job}").is_dir()
+    for _ in range(2):
+        run_until(world, reconciler, trigger(world, owner, name), {"SUCCEEDED"})
+
+    kept = runs_of(world, owner, name)
+    assert [run.number for run in kept] == [3, 2]
+    assert not (folder / f"job-{first_job}").exists()
+    assert world.job(first_job).status == jobs.SUCCEEDED, "the job's own record stays"

@@ -148,7 +148,13 @@ def run_pipeline(
     project: str, name: str, body: PipelineRunCreate, session: SessionDep, actor: ActorDep
 ) -> PipelineRunPublic:
     run = pipelines.trigger(
-        session, actor, project, name, logical_date=body.logical_date, variables=body.globals
+        session,
+        actor,
+        project,
+        name,
+        logical_date=body.logical_date,
+        variables=body.globals,
+        only=body.only,
     )
     return _run_public(session, run)
 

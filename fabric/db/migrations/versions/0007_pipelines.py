@@ -64,6 +64,11 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("started_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("ended_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("alert_event", sa.String(length=16), nullable=True),
+        sa.Column("alert_status", sa.String(length=16), nullable=True),
+        sa.Column("alert_attempts", sa.Integer(), nullable=False),
+        sa.Column("alert_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("alert_message", sa.String(length=2000), nullable=False),
         sa.ForeignKeyConstraint(
             ["pipeline_id"],
             ["pipelines.id"],
@@ -83,6 +88,9 @@ def upgrade() -> None:
         op.f("ix_pipeline_runs_pipeline_id"), "pipeline_runs", ["pipeline_id"], unique=False
     )
     op.create_index(op.f("ix_pipeline_runs_status"), "pipeline_runs", ["status"], unique=False)
+    op.create_index(
+        op.f("ix_pipeline_runs_alert_status"), "pipeline_runs", ["alert_status"], unique=False
+    )
     op.create_table(
         "pipeline_task_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -115,6 +123,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("pipeline_task_runs")
+    op.drop_index(op.f("ix_pipeline_runs_alert_status"), table_name="pipeline_runs")
     op.drop_index(op.f("ix_pipeline_runs_status"), table_name="pipeline_runs")
     op.drop_index(op.f("ix_pipeline_runs_pipeline_id"), table_name="pipeline_runs")
     op.drop_table("pipeline_runs")
