@@ -179,6 +179,70 @@ as_alice job submit vision --template vision/share --param column=label \
     --param dataset="$FABRIC_HOME/storage/projects/vision/datasets/points.parquet"
 as_alice job outputs vision "$(last_job)"
 
+step "alice builds a pipeline: import, split, XGBoost and a random forest in parallel, evaluate both, register the forest"
+cat >"$FABRIC_HOME/churn.yaml" <<YAML
+name: churn
+description: a CSV to a registered model, outputs passed by reference
+globals: {target: label}
+tasks:
+  raw:
+    template: data-import
+    params: {source: $FABRIC_HOME/points.csv, name: churn-raw}
+    resources: {cpu: 0.25}
+  split:
+    template: data-process
+    after: [raw]
+    params:
+      dataset: "{{ tasks.raw.outputs.dataset_uri }}"
+      name: churn-split
+      test_fraction: 0.25
+    resources: {cpu: 0.25}
+    workers: 1
+    worker_resources: {cpu: 0.25}
+  boost:
+    template: xgboost
+    after: [split]
+    params: {dataset: "{{ tasks.split.outputs.train_uri }}", target: "{{ globals.target }}", num_boost_round: 20}
+    resources: {cpu: 0.25}
+    worker_resources: {cpu: 0.25}
+  forest:
+    template: random-forest
+    after: [split]
+    params: {dataset: "{{ tasks.split.outputs.train_uri }}", target: "{{ globals.target }}"}
+    resources: {cpu: 0.5}
+  evaluate_boost:
+    template: model-evaluate
+    after: [boost]
+    params: {model: "{{ tasks.boost.outputs.model_uri }}", dataset: "{{ tasks.split.outputs.test_uri }}", target: "{{ globals.target }}"}
+    resources: {cpu: 0.25}
+  evaluate_forest:
+    template: model-evaluate
+    after: [forest]
+    params: {model: "{{ tasks.forest.outputs.model_uri }}", dataset: "{{ tasks.split.outputs.test_uri }}", target: "{{ globals.target }}"}
+    resources: {cpu: 0.25}
+  register:
+    template: model-register
+    after: [evaluate_forest]
+    params: {model: "{{ tasks.forest.outputs.model_uri }}", name: churn-forest}
+YAML
+as_alice pipeline apply vision -f "$FABRIC_HOME/churn.yaml"
+as_alice pipeline show vision churn
+# A reference to a task that is not upstream is refused before anything runs.
+sed 's/after: \[forest\]/after: [boost]/' "$FABRIC_HOME/churn.yaml" >"$FABRIC_HOME/churn-bad.yaml"
+as_alice pipeline apply vision -f "$FABRIC_HOME/churn-bad.yaml" 2>&1 || true
+
+step "alice runs it and follows each task; light tasks run on the warm runner, Train tasks as Ray Jobs"
+as_alice pipeline run vision churn --follow
+FABRIC_HOME="$alice_home" "$fabric" pipeline runs vision churn --json | "$python" -c '
+import json, sys
+run = json.load(sys.stdin)[0]
+for task in run["tasks"]:
+    outputs = task["outputs"] or {}
+    shown = outputs.get("metrics") or {k: outputs[k] for k in ("rows", "model_version") if k in outputs}
+    name, status = task["task"], task["status"]
+    print(f"{name:16} {status:10} {json.dumps(shown)}")
+'
+
 step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
 as_admin quota set vision cpu 4 --kind concurrent
 queued_id="$(FABRIC_HOME="$alice_home" "$fabric" job submit vision --name waits --no-wait --json \

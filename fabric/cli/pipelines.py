@@ -219,6 +219,9 @@ def _follow(client: Client, project: str, name: str, run_id: int) -> dict[str, A
             time.sleep(POLL_SECONDS)
             current = client.get_pipeline_run(project, name, run_id)
             live.update(_view(current), refresh=True)
+    if not console.is_terminal:
+        # Piped: the view is printed once, without the line end a terminal's cursor adds.
+        console.line()
     return current
 
 

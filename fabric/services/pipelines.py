@@ -379,11 +379,21 @@ def get_run(
     return run
 
 
+def _own_run(
+    session: Session, actor: Actor, project_name: str, name: str, run_id: int
+) -> PipelineRunModel:
+    run = get_run(session, actor, project_name, name, run_id, Role.MEMBER)
+    project = run.pipeline.project
+    projects.require_own_or_owner(session, actor, project, run.user_id, "run")
+    return run
+
+
 def cancel(
     session: Session, actor: Actor, project_name: str, name: str, run_id: int
 ) -> PipelineRunModel:
-    """Ask for the run to end: the scheduler's next pass stops its jobs and ends its tasks."""
-    run = get_run(session, actor, project_name, name, run_id, Role.MEMBER)
+    """Ask for the run to end: the scheduler's next pass stops its jobs and ends its tasks.
+    Its user or a project owner may."""
+    run = _own_run(session, actor, project_name, name, run_id)
     changed = session.execute(
         update(PipelineRunModel)
         .where(PipelineRunModel.id == run.id, PipelineRunModel.status.in_((QUEUED, RUNNING)))
@@ -407,8 +417,9 @@ def rerun(
     session: Session, actor: Actor, project_name: str, name: str, run_id: int
 ) -> PipelineRunModel:
     """Run an ended run again from the tasks that did not succeed; those that did keep their
-    outputs and are not run again."""
-    run = get_run(session, actor, project_name, name, run_id, Role.MEMBER)
+    outputs and are not run again. Its user or a project owner may; the run then acts as
+    whoever asked."""
+    run = _own_run(session, actor, project_name, name, run_id)
     if run.status in ACTIVE_RUNS:
         raise Conflict(f"run {run.id} is still {run.status}")
     if run.status == SUCCEEDED:

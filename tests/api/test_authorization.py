@@ -372,13 +372,13 @@ ROUTES = [
     Route(
         "POST",
         P + "/pipelines/{name}/runs/{run_id}/cancel",
-        (404, 403, 200, 200, 200),
+        (404, 403, 403, 200, 200),
         setup=_failed_run,
     ),
     Route(
         "POST",
         P + "/pipelines/{name}/runs/{run_id}/rerun",
-        (404, 403, 200, 200, 200),
+        (404, 403, 403, 200, 200),
         setup=_failed_run,
     ),
     # The Ray Jobs door and the dashboard: Ray's API, behind the same rules.
