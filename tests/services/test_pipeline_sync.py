@@ -343,3 +343,43 @@ def test_expired_runs_lose_their_records_and_their_jobs_folders(world: World) ->
     assert [run.number for run in kept] == [3, 2]
     assert not (folder / f"job-{first_job}").exists()
     assert world.job(first_job).status == jobs.SUCCEEDED, "the job's own record stays"
+
+
+def test_a_run_past_its_timeout_stops_its_jobs_and_owes_a_timeout_alert(world: World) -> None:
+    owner = world.project(cpu=1)
+    name = apply(
+        world,
+        owner,
+        timeout_seconds=30,
+        webhook={"url": "http://127.0.0.1:9/hook", "on": ["timeout"]},
+        tasks={"slow": shell("sleep 120"), "next": shell("true", after=["slow"])},
+    )
+    reconciler = world.reconciler()
+    run_id = trigger(world, owner, name)
+    run_until_job(world, reconciler, run_id, "slow", {jobs.RUNNING})
+    world.clock.advance(31)
+    run = run_until(world, reconciler, run_id, {"FAILED"})
+
+    tasks = {task.task: task for task in run.tasks}
+    assert run.message == "timed out after 30 s"
+    assert [tasks["slow"].status, tasks["next"].status] == ["CANCELLED", "CANCELLED"]
+    assert tasks["slow"].message == "its run timed out"
+    assert world.job(tasks["slow"].job_id or 0).status == jobs.STOPPED
+    assert (run.alert_event, run.alert_status) == ("timeout", "pending")
+
+
+def test_ready_tasks_start_in_pipeline_priority_order(world: World) -> None:
+    # Room for one task at a time: the second waits in the project's queue.
+    owner = world.project(cpu=0.1)
+    low = apply(world, owner, priority=0, tasks={"work": shell("true")})
+    high = apply(world, owner, priority=5, tasks={"work": shell("true")})
+    low_run, high_run = trigger(world, owner, low), trigger(world, owner, high)
+    reconciler = world.reconciler()
+    assert reconciler.reconcile_once()
+
+    low_job = task_jobs(world, read(world, low_run))["work"]
+    high_job = task_jobs(world, read(world, high_run))["work"]
+    assert high_job < low_job, "the higher priority's task went first, though triggered later"
+    assert world.job(low_job).status == jobs.QUEUED
+    run_until(world, reconciler, low_run, {"SUCCEEDED"})
+    assert read(world, high_run).status == "SUCCEEDED"
