@@ -341,6 +341,10 @@ class TaskRunPublic(BaseModel):
     logs: str | None = Field(description="where its job's logs are")
     params: dict[str, Any] | None = Field(description="its parameters, references resolved")
     outputs: dict[str, Any] | None = Field(description="its job's outputs.json")
+    results: dict[str, Any] | None = Field(
+        description="its outputs to show: metrics, tables (CSV previews), images, charts "
+        "(ECharts options), each file with the address that serves it"
+    )
     history: list[dict[str, Any]] = Field(description="each status with when it began")
     started_at: datetime | None
     ended_at: datetime | None

@@ -292,7 +292,8 @@ def status(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Until the run ends.")] = False,
     json_: JsonOption = False,
 ) -> None:
-    """One run: each task's status, job, timings and message."""
+    """One run: each task's status, job, timings and message, then what the tasks output:
+    metrics, tables, images and charts."""
     with connect() as client:
         if follow:
             found = _follow(client, project, name, run_id)
@@ -300,8 +301,40 @@ def status(
             found = client.get_pipeline_run(project, name, run_id)
     if json_:
         print_json(found)
-    elif not follow:
+        return
+    if not follow:
         Console(highlight=False).print(_view(found))
+    _print_results(found)
+
+
+def _print_results(run_: dict[str, Any]) -> None:
+    metrics, files = [], []
+    for task in run_["tasks"]:
+        results = task["results"] or {}
+        for metric, value in results.get("metrics", {}).items():
+            metrics.append(
+                [task["task"], metric, round(value, 4) if isinstance(value, float) else value]
+            )
+        for kind, found in (
+            ("table", results.get("tables", {})),
+            ("chart", results.get("charts", {})),
+        ):
+            for item in found:
+                files.append(
+                    [
+                        task["task"],
+                        kind,
+                        item,
+                        found[item].get("url", "") if kind == "table" else "",
+                    ]
+                )
+        for image in results.get("images", []):
+            files.append([task["task"], "image", image["name"], image["url"]])
+    typer.echo()
+    print_table(["TASK", "METRIC", "VALUE"], metrics, empty="no metrics")
+    if files:
+        typer.echo()
+        print_table(["TASK", "KIND", "NAME", "URL"], files, empty="")
 
 
 @app.command()

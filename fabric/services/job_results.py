@@ -6,6 +6,8 @@ as members of the job's project. Hidden files (the job's token among them) are n
 
 from __future__ import annotations
 
+import csv
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,58 @@ def file(
     ):
         raise NotFound(f"job {job_id} has no file {path!r}")
     return found
+
+
+PREVIEW_ROWS = 20
+
+
+def present(
+    settings: Settings, project: str, job_id: int, outputs: dict[str, Any]
+) -> dict[str, Any]:
+    """What a page or the CLI shows of a job's outputs: its metrics, a preview of each CSV
+    table, its images and any ECharts options, with the address that serves each file.
+
+    Only files inside the job's run folder are served (`file` above); others are left out
+    here and stay named in the outputs themselves.
+    """
+    folder = storage.run_dir(settings, project, job_id).resolve()
+    base = f"/api/v1/projects/{project}/jobs/{job_id}/files/"
+
+    def served(path: object) -> str | None:
+        found = Path(str(path)).resolve()
+        if not found.is_relative_to(folder) or not found.is_file():
+            return None
+        relative = found.relative_to(folder)
+        return None if any(part.startswith(".") for part in relative.parts) else str(relative)
+
+    tables: dict[str, Any] = {}
+    for name, path in (outputs.get("tables") or {}).items():
+        relative = served(path)
+        if relative is not None:
+            tables[name] = {"url": base + relative, **_preview(folder / relative)}
+    images = [
+        {"name": Path(relative).name, "url": base + relative}
+        for relative in map(served, outputs.get("images") or [])
+        if relative is not None
+    ]
+    charts = {
+        name: option
+        for name, option in (outputs.get("charts") or {}).items()
+        if isinstance(option, dict)
+    }
+    metrics = outputs.get("metrics")
+    return {
+        "metrics": metrics if isinstance(metrics, dict) else {},
+        "tables": tables,
+        "images": images,
+        "charts": charts,
+    }
+
+
+def _preview(path: Path) -> dict[str, Any]:
+    """The first rows of a CSV file, for a glance; other files get none."""
+    if path.suffix.lower() != ".csv":
+        return {}
+    with path.open(newline="", errors="replace") as handle:
+        rows = list(itertools.islice(csv.reader(handle), PREVIEW_ROWS + 1))
+    return {"columns": rows[0] if rows else [], "rows": rows[1:]}

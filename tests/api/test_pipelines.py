@@ -3,6 +3,7 @@ nothing stored, export and copy, pause, and a failed run run again from its fail
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -184,3 +185,43 @@ def test_a_failed_run_runs_again_from_its_failed_task(server: Server, project: P
     assert statuses == ["WAITING", "RUNNING", "FAILED", "WAITING", "RUNNING", "SUCCEEDED"]
     assert logs.status_code == 200
     assert after["second"]["outputs"] == {"exit_code": 0, "files": []}
+
+
+RESULTS = """
+from fabric import runtime
+d = runtime.run_dir()
+(d / "scores.csv").write_text("epoch,loss\\n1,0.9\\n2,0.5\\n")
+(d / "plot.png").write_bytes(b"not really a png")
+runtime.write_outputs(
+    metrics={"loss": 0.5},
+    tables={"scores": str(d / "scores.csv"), "elsewhere": "/etc/passwd"},
+    images=[str(d / "plot.png")],
+    charts={"loss": {"xAxis": {"data": [1, 2]}, "series": [{"type": "line", "data": [0.9, 0.5]}]}},
+)
+"""
+
+
+def test_a_run_shows_each_task_s_metrics_tables_images_and_charts(
+    server: Server, project: Project
+) -> None:
+    with server.client(project.member.token) as client:
+        client.post(
+            f"/api/v1/projects/{project.name}/templates",
+            json={"name": "report", "command": shlex.join(["python", "-c", RESULTS])},
+        ).raise_for_status()
+        spec = {"tasks": {"report": {"template": f"{project.name}/report"}}}
+        client.put(f"{pipelines(project)}/reported", json=spec).raise_for_status()
+        runs = f"{pipelines(project)}/reported/runs"
+        run_id = client.post(runs, json={}).json()["id"]
+        run = wait_for(lambda: client.get(f"{runs}/{run_id}").json(), {"SUCCEEDED", "FAILED"})
+        assert run["status"] == "SUCCEEDED", run["tasks"][0]["message"]
+        results = run["tasks"][0]["results"]
+        image = client.get(results["images"][0]["url"])
+
+    assert results["metrics"] == {"loss": 0.5}
+    assert set(results["tables"]) == {"scores"}, "only files of the job's own folder are served"
+    scores = results["tables"]["scores"]
+    assert (scores["columns"], scores["rows"]) == (["epoch", "loss"], [["1", "0.9"], ["2", "0.5"]])
+    assert results["images"][0]["name"] == "plot.png"
+    assert (image.status_code, image.content) == (200, b"not really a png")
+    assert results["charts"]["loss"]["series"][0]["data"] == [0.9, 0.5]

@@ -61,6 +61,12 @@ def test_build_apply_run_follow_and_export(server: Server, fabric: Fabric, tmp_p
         {"command": "test 0 = 0"},
     )
 
+    status = ok(
+        fabric("pipeline", "status", project.name, "hello", str(runs[0]["id"]), token=token)
+    )
+    assert status.stdout.splitlines()[0].startswith("hello run 1")
+    assert "no metrics" in status.stdout
+
     exported = ok(fabric("pipeline", "export", project.name, "hello", token=token)).stdout
     assert yaml.safe_load(exported)["tasks"] == p.spec()["tasks"]
     listed = ok(fabric("pipeline", "list", project.name, token=token)).stdout

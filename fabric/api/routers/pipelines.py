@@ -19,9 +19,10 @@ from fabric.api.schemas import (
     PipelineUpdate,
     TaskRunPublic,
 )
+from fabric.config import Settings
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel
 from fabric.errors import InvalidSpec
-from fabric.services import pipelines
+from fabric.services import job_results, pipelines
 from fabric.services.actor import Actor
 
 router = APIRouter(prefix="/api/v1/projects/{project}/pipelines", tags=["pipelines"])
@@ -41,7 +42,7 @@ def _public(pipeline: PipelineModel, actor: Actor) -> PipelinePublic:
     )
 
 
-def _run_public(session: Session, run: PipelineRunModel) -> PipelineRunPublic:
+def _run_public(session: Session, settings: Settings, run: PipelineRunModel) -> PipelineRunPublic:
     project = run.pipeline.project.name
     tasks = []
     for task in run.tasks:
@@ -56,6 +57,9 @@ def _run_public(session: Session, run: PipelineRunModel) -> PipelineRunPublic:
                 logs=f"/api/v1/projects/{project}/jobs/{job.id}/logs" if job else None,
                 params=task.params,
                 outputs=task.outputs,
+                results=job_results.present(settings, project, job.id, task.outputs)
+                if job is not None and task.outputs is not None
+                else None,
                 history=task.history,
                 started_at=task.started_at,
                 ended_at=task.ended_at,
@@ -145,7 +149,12 @@ def copy_pipeline(
 
 @router.post("/{name}/runs", status_code=201)
 def run_pipeline(
-    project: str, name: str, body: PipelineRunCreate, session: SessionDep, actor: ActorDep
+    project: str,
+    name: str,
+    body: PipelineRunCreate,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
 ) -> PipelineRunPublic:
     run = pipelines.trigger(
         session,
@@ -156,43 +165,66 @@ def run_pipeline(
         variables=body.globals,
         only=body.only,
     )
-    return _run_public(session, run)
+    return _run_public(session, settings, run)
 
 
 @router.post("/{name}/backfill", status_code=201)
 def backfill_pipeline(
-    project: str, name: str, body: PipelineBackfill, session: SessionDep, actor: ActorDep
+    project: str,
+    name: str,
+    body: PipelineBackfill,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
 ) -> list[PipelineRunPublic]:
     """A run for each schedule tick from start to end that has none yet."""
     runs = pipelines.backfill(session, actor, project, name, body.start, body.end)
-    return [_run_public(session, run) for run in runs]
+    return [_run_public(session, settings, run) for run in runs]
 
 
 @router.get("/{name}/runs")
 def list_runs(
-    project: str, name: str, session: SessionDep, actor: ActorDep
+    project: str, name: str, session: SessionDep, settings: SettingsDep, actor: ActorDep
 ) -> list[PipelineRunPublic]:
-    return [_run_public(session, r) for r in pipelines.list_runs(session, actor, project, name)]
+    return [
+        _run_public(session, settings, r)
+        for r in pipelines.list_runs(session, actor, project, name)
+    ]
 
 
 @router.get("/{name}/runs/{run_id}")
 def get_run(
-    project: str, name: str, run_id: int, session: SessionDep, actor: ActorDep
+    project: str,
+    name: str,
+    run_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
 ) -> PipelineRunPublic:
-    return _run_public(session, pipelines.get_run(session, actor, project, name, run_id))
+    return _run_public(session, settings, pipelines.get_run(session, actor, project, name, run_id))
 
 
 @router.post("/{name}/runs/{run_id}/cancel")
 def cancel_run(
-    project: str, name: str, run_id: int, session: SessionDep, actor: ActorDep
+    project: str,
+    name: str,
+    run_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
 ) -> PipelineRunPublic:
     """Cancel the run: its running jobs are stopped and its tasks end CANCELLED."""
-    return _run_public(session, pipelines.cancel(session, actor, project, name, run_id))
+    return _run_public(session, settings, pipelines.cancel(session, actor, project, name, run_id))
 
 
 @router.post("/{name}/runs/{run_id}/rerun")
 def rerun_run(
-    project: str, name: str, run_id: int, session: SessionDep, actor: ActorDep
+    project: str,
+    name: str,
+    run_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: ActorDep,
 ) -> PipelineRunPublic:
     """Run an ended run again from the tasks that did not succeed."""
-    return _run_public(session, pipelines.rerun(session, actor, project, name, run_id))
+    return _run_public(session, settings, pipelines.rerun(session, actor, project, name, run_id))
