@@ -95,13 +95,20 @@ def _fabric_run(client: httpx.Client, pipeline: str) -> float:
 def _ray_jobs(ray: Any, tasks: dict[str, list[str]]) -> float:
     """Each task as a Ray Job, submitted once its upstream jobs succeeded."""
     entrypoint = f"python -m jobs.shell --command {COMMAND}"
+    # Each job's files in a folder of its own, as Fabric gives it.
+    runs = Path(tempfile.mkdtemp(prefix="fabric-bench-runs-"))
     began = time.perf_counter()
     submitted: dict[str, str] = {}
     done: set[str] = set()
     while len(done) < len(tasks):
         for name, after in tasks.items():
             if name not in submitted and all(other in done for other in after):
-                submitted[name] = ray.submit_job(entrypoint=entrypoint, entrypoint_num_cpus=0.1)
+                env = {"FABRIC_RUN_DIR": str(runs / name)}
+                submitted[name] = ray.submit_job(
+                    entrypoint=entrypoint,
+                    entrypoint_num_cpus=0.1,
+                    runtime_env={"env_vars": env},
+                )
         for name, job in submitted.items():
             if name in done:
                 continue

@@ -75,6 +75,8 @@ def execute(task: dict[str, Any]) -> int:
     """Run one task in this Ray worker; its exit status (0 is success)."""
     argv = shlex.split(task["entrypoint"])
     with _redirected(Path(task["log"])), _environment(task["env"]):
+        if task["cwd"]:
+            os.chdir(task["cwd"])
         try:
             if task["in_process"]:
                 sys.argv = [argv[2], *argv[3:]]

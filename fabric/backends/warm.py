@@ -118,11 +118,15 @@ class WarmRunner:
         runtime_env = {k: v for k, v in spec.runtime_env.items() if k != "env_vars"}
         if runtime_env:
             options["runtime_env"] = runtime_env
+        env = spec.runtime_env.get("env_vars", {})
         task = {
             "entrypoint": spec.entrypoint,
+            # The job's own folder, so that files it makes with relative paths stay its own;
+            # with a working_dir of its own, Ray has made that its directory.
+            "cwd": None if "working_dir" in runtime_env else env.get("FABRIC_RUN_DIR"),
             # Set inside the worker, not as Ray's runtime env: each distinct env would need a
             # fresh worker process, and the point is to reuse warm ones.
-            "env": spec.runtime_env.get("env_vars", {}),
+            "env": env,
             "in_process": _built_in(spec),
             "ray_options": options,
             "log": str(self._path("logs", spec.submission_id, ".log")),

@@ -8,6 +8,7 @@ import itertools
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -107,6 +108,7 @@ def test_a_diamond_passes_outputs_down_and_runs_each_task_once(world: World) -> 
     with open(tasks["d"].outputs["files"][0]) as result:  # type: ignore[index]
         assert result.read().strip() == str(21 * 2 + 21 + 1)
     assert "cat /" in tasks["b"].params["command"], "the reference became a's file"
+    assert not Path(f"a_{uid}.txt").exists(), "a task's files stay in its own folder"
     assert len(set(task_jobs(world, run).values())) == 4
     assert len(world.backend.submitted) == 4, "each task ran exactly once"
     # Dependants start only after what they wait for ended.
