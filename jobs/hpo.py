@@ -273,8 +273,13 @@ def run(params: Params) -> dict[str, Any]:
             name=f"hpo-{time.time_ns()}",
             storage_path=str(folder / "tune"),
             stop={"training_iteration": params.max_iterations},
-            # PBT restores from other trials' checkpoints: keep more, as Tune advises.
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=4),
+            # PBT restores a weak trial from a strong one's checkpoint, which the strong one
+            # may have moved well past by the time the weak one restarts: with a limit, that
+            # checkpoint can be gone (seen: FileNotFoundError in the restored trial). So PBT
+            # keeps them all; other schedulers never read another trial's checkpoints.
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=None if params.scheduler == "pbt" else 4
+            ),
             callbacks=[progress],
             verbose=1,
         ),

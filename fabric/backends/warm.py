@@ -24,6 +24,8 @@ from fabric.backends.ray_jobs import RayApiError, RayJobsApi, follow
 PREFIX = "warm-"
 # How long a runner's liveness, once asked of Ray, is trusted before asking again.
 CHECK_SECONDS = 2.0
+# A runner touches its heartbeat each second; one silent this long is taken for dead.
+STALE_SECONDS = 10.0
 
 
 def is_warm(submission_id: str) -> bool:
@@ -134,22 +136,42 @@ class WarmRunner:
         runtime.write_json(self._path("inbox", spec.submission_id), task)
         return spec.submission_id
 
-    def state(self, submission_id: str) -> JobState:
+    def _read_state(self, submission_id: str) -> dict[str, Any] | None:
         try:
-            found = json.loads(self._path("state", submission_id).read_text())
+            return json.loads(self._path("state", submission_id).read_text())
         except FileNotFoundError:
+            return None
+
+    def state(self, submission_id: str) -> JobState:
+        found = self._read_state(submission_id)
+        if found is None:
             if self._path("inbox", submission_id).exists():
                 self.ensure()  # a runner that ended idle meanwhile is started again
                 return JobState(JobStatus.PENDING, "waiting for the warm runner")
-            return JobState(JobStatus.FAILED, "the warm runner lost the task")
+            # The runner writes the state before it takes the task from the inbox: one that
+            # was taken just now has its state by now.
+            found = self._read_state(submission_id)
+            if found is None:
+                return JobState(JobStatus.FAILED, "the warm runner lost the task")
         status = JobStatus(found["status"])
-        if status is JobStatus.RUNNING and found["runner"] != self.alive():
+        runner = found["runner"]
+        if status is JobStatus.RUNNING and runner != self.alive() and not self._beating(runner):
             return JobState(
                 JobStatus.FAILED,
                 "the warm runner that ran it ended before the task did",
                 start_time=found["start_time"],
             )
         return JobState(status, found["message"], found["start_time"], found["end_time"])
+
+    def _beating(self, runner: str) -> bool:
+        """Whether `runner` touched the heartbeat lately: then it lives, even when Ray's API
+        fails to say so for a moment."""
+        heartbeat = self.folder / "heartbeat"
+        try:
+            recent = time.time() - heartbeat.stat().st_mtime < STALE_SECONDS
+            return recent and heartbeat.read_text() == runner
+        except FileNotFoundError:
+            return False
 
     def stop(self, submission_id: str) -> bool:
         self._path("cancel", submission_id, "").write_text("")

@@ -268,6 +268,8 @@ def _check_request(
     where: str,
 ) -> None:
     workers = described["workers"] if task.workers is None else task.workers
+    if task.warm and workers:
+        raise InvalidSpec(f"{where}.warm: a task with workers runs as a Ray Job of its own")
     total = jobs.total(
         task.resources or described["resources"] or jobs.DEFAULT_RESOURCES,
         workers,

@@ -82,6 +82,11 @@ BAD = [
     ),
     pytest.param(with_task(retries=-1), "tasks.c.retries: ", id="negative-retries"),
     pytest.param(
+        with_task(template="xgboost", params={"dataset": "d", "target": "y"}, warm=True),
+        "tasks.c.warm: a task with workers runs as a Ray Job of its own",
+        id="warm-with-workers",
+    ),
+    pytest.param(
         GOOD | {"tasks": {"data-prep": SHELL}},
         "tasks.data-prep: a task name is letters, digits and '_'",
         id="task-name",
