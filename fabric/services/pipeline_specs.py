@@ -240,15 +240,7 @@ def _param_errors(described: dict[str, Any], params: dict[str, Any]) -> list[tup
     """(field, message) for each problem, the fields left out included."""
     if "command" in described:
         found = jsonschema.Draft202012Validator(described["parameters"]).iter_errors(params)
-        return [
-            (
-                error.params.get("required", [""])[0]
-                if error.validator == "required" and isinstance(error.params, dict)
-                else str(error.path[0] if error.path else ""),
-                error.message,
-            )
-            for error in found
-        ]
+        return [(_json_field(error, params), error.message) for error in found]
     model = templates.get(described["name"]).template.params
     try:
         model.model_validate(params)
@@ -257,6 +249,14 @@ def _param_errors(described: dict[str, Any], params: dict[str, Any]) -> list[tup
             (str(error["loc"][0]) if error["loc"] else "", error["msg"]) for error in exc.errors()
         ]
     return []
+
+
+def _json_field(error: jsonschema.ValidationError, params: dict[str, Any]) -> str:
+    """The top-level parameter a JSON Schema error is about ("" for the whole object)."""
+    if error.validator == "required" and not error.path:
+        missing = [name for name in error.validator_value if name not in params]
+        return str(missing[0]) if missing else ""
+    return str(error.path[0]) if error.path else ""
 
 
 def _check_request(

@@ -230,3 +230,26 @@ def test_a_run_shows_each_task_s_metrics_tables_images_and_charts(
     assert results["images"][0]["name"] == "plot.png"
     assert (image.status_code, image.content) == (200, b"not really a png")
     assert results["charts"]["loss"]["series"][0]["data"] == [0.9, 0.5]
+
+
+def test_a_project_template_s_required_parameter_may_come_from_an_expression(
+    server: Server, project: Project
+) -> None:
+    schema = {"type": "object", "properties": {"lr": {"type": "number"}}, "required": ["lr"]}
+    with server.client(project.member.token) as client:
+        client.post(
+            f"/api/v1/projects/{project.name}/templates",
+            json={"name": "needs-lr", "command": "python -c pass", "parameters": schema},
+        ).raise_for_status()
+        task = {"template": f"{project.name}/needs-lr"}
+        missing = client.put(f"{pipelines(project)}/lr", json={"tasks": {"t": task}})
+        later = client.put(
+            f"{pipelines(project)}/lr",
+            json={
+                "globals": {"lr": 0.1},
+                "tasks": {"t": task | {"params": {"lr": "{{ globals.lr }}"}}},
+            },
+        )
+    assert missing.status_code == 422
+    assert missing.json()["detail"] == "tasks.t.params.lr: 'lr' is a required property"
+    assert later.status_code == 201, later.text
