@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from fabric.api.app import create_app
+from fabric.api.app import KEEP_ALIVE_SECONDS, create_app
 from fabric.clock import FrozenClock
 from fabric.config import Settings
 
@@ -47,7 +47,14 @@ class Server:
 def serving(app: object, port: int | None = None) -> Iterator[str]:
     """Serve an ASGI app with uvicorn on loopback (a free port by default); yield its URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     started = threading.Event()

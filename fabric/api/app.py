@@ -40,6 +40,11 @@ from fabric.services import users as user_service
 
 log = logging.getLogger("fabric.server")
 
+# How long the server keeps an idle connection open. It must outlast the clients' own idle
+# limit (httpx drops a pooled connection after 5 s): with equal limits, a client that reuses a
+# connection just as the server closes it gets "connection reset" on a busy machine.
+KEEP_ALIVE_SECONDS = 75
+
 
 def _announce_password(settings: Settings, password: str) -> None:
     """Show a generated first password once: on the console and in a file only root can read.

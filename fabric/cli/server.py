@@ -45,7 +45,7 @@ def serve(
     # Imported here, not at the top: every other command would pay a second to load the server.
     import uvicorn
 
-    from fabric.api.app import create_app
+    from fabric.api.app import KEEP_ALIVE_SECONDS, create_app
 
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     settings = load_settings(**overrides)
@@ -54,5 +54,6 @@ def serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         log_config=_log_config(settings.log_dir / "server.log"),
     )
