@@ -6,6 +6,7 @@ import ipaddress
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -54,6 +55,18 @@ class Settings(BaseSettings):
     # The warm task runner (light pipeline tasks) exits after this long without work, and
     # starts again with the next task.
     warm_runner_idle_seconds: float = Field(default=600.0, gt=0)
+    # Where projects' Ray clusters run: the local head, or one KubeRay cluster per project
+    # described by a cluster config (cluster_configs/).
+    backend: Literal["local", "kuberay"] = "local"
+    cluster_config: Path | None = None
+    kubeconfig: Path | None = None
+    kuberay_namespace_prefix: str = Field(default="fabric-", pattern=r"^[a-z0-9][-a-z0-9]{0,14}$")
+    # The namespace of the server's own pods: the only ones a project's Ray head admits.
+    kuberay_server_namespace: str = "fabric"
+    kuberay_ready_timeout_seconds: float = Field(default=900.0, gt=0)
+    kuberay_idle_seconds: float = Field(default=3600.0, gt=0)
+    # How often an admitted job asks again whether its project's cluster is up.
+    cluster_poll_seconds: float = Field(default=5.0, gt=0)
     # One server at a time reconciles a database: it holds a lease that each pass renews. A
     # server that dies hands over to another after this long; unset, 20 passes but at least
     # 10 s. It must also exceed the clock skew between servers.
@@ -108,6 +121,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "FABRIC_RECONCILER_LEASE_SECONDS must exceed two FABRIC_SYNC_INTERVAL_SECONDS: "
                 "a lease that lapses between passes would pass from server to server"
+            )
+        if self.backend == "kuberay" and self.cluster_config is None:
+            raise ValueError(
+                "FABRIC_BACKEND=kuberay needs FABRIC_CLUSTER_CONFIG: the path of a cluster "
+                "config such as cluster_configs/gpu-pool.yaml"
             )
         self._check_oidc()
         return self

@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from fabric.backends.base import ComputeBackend
+from fabric.backends.base import BackendUnavailable, ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.services import job_sync, leases, pipeline_alerts, pipeline_sync
@@ -80,7 +80,15 @@ class Reconciler:
             job_sync.sync(session, self._settings, self._backend, self._clock, until=until)
             # Right after the jobs: a task whose job just ended lets its dependants start now.
             pipeline_sync.sync(session, self._settings, self._backend, self._clock, until=until)
+        self._release_idle()
         return True
+
+    def _release_idle(self) -> None:
+        """Give idle clusters back (KubeRay); never let the compute side break a pass."""
+        try:
+            self._backend.release_idle()
+        except BackendUnavailable as exc:
+            log.warning("cannot release idle clusters: %s", exc)
 
     def _run(self) -> None:
         while not self._stop.wait(self._settings.sync_interval_seconds):

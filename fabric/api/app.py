@@ -29,13 +29,13 @@ from fabric.api.routers import (
     users,
 )
 from fabric.backends.base import ComputeBackend
-from fabric.backends.local_head import LocalRayHead
-from fabric.backends.local_ray import LocalRayBackend
+from fabric.backends.choice import make_backend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
 from fabric.reconciler import Reconciler
+from fabric.services import projects as project_service
 from fabric.services import users as user_service
 
 log = logging.getLogger("fabric.server")
@@ -69,8 +69,14 @@ def create_app(
 ) -> FastAPI:
     settings = settings or Settings()
     clock = clock or Clock()
-    backend = backend or LocalRayBackend(LocalRayHead(settings))
     engine = make_engine(settings)
+    sessions = make_sessionmaker(engine)
+
+    def members(project: str) -> list[str]:
+        with sessions() as session:
+            return project_service.member_names(session, project)
+
+    backend = backend or make_backend(settings, members)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,7 +100,7 @@ def create_app(
     app.state.clock = clock
     app.state.engine = engine
     app.state.backend = backend
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = sessions
     errors.install(app)
     routers = (
         health,

@@ -50,6 +50,8 @@ class JobSpec:
     gpu: float = 0.0
     custom_resources: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    # The project's pool the job asked for; a backend with pools runs its driver there.
+    pool: str | None = None
     # Run by the warm runner rather than as a Ray Job of its own (Feature.WARM_TASKS).
     warm: bool = False
 
@@ -72,6 +74,10 @@ class ClusterInfo:
 
 class BackendUnavailable(Exception):
     """The project's cluster cannot be reached; the message says what to do."""
+
+
+class ClusterStarting(BackendUnavailable):
+    """The project's cluster is coming up: what needs it waits and tries again shortly."""
 
 
 class ComputeBackend(Protocol):
@@ -103,4 +109,12 @@ class ComputeBackend(Protocol):
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         """The dashboard's base URL and the headers that authenticate Fabric to it."""
+        ...
+
+    def release(self, project: str) -> None:
+        """Free what the project holds on the compute side, as the project is deleted."""
+        ...
+
+    def release_idle(self) -> list[str]:
+        """Free the clusters of projects idle for long; the projects whose cluster went."""
         ...

@@ -68,3 +68,10 @@ class LocalRayBackend:
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         return self.head.dashboard_url, self.head.auth_headers()
+
+    # Projects share the one head, which lives as long as the server: nothing to free.
+    def release(self, project: str) -> None:
+        return None
+
+    def release_idle(self) -> list[str]:
+        return []

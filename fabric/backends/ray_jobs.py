@@ -23,6 +23,7 @@ class RayApiError(Exception):
 class RayJobsApi:
     def __init__(self, base_url: str, headers: dict[str, str], timeout: float = 30) -> None:
         self.base_url = base_url
+        self.headers = dict(headers)
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
 
     def close(self) -> None:
@@ -90,6 +91,13 @@ class RayJobsApi:
     def follow_logs(self, submission_id: str) -> Iterator[str]:
         return follow(lambda: self.state(submission_id), lambda: self.logs(submission_id))
 
+    def busy(self) -> bool:
+        """Whether the cluster runs anything: a job not yet ended, or a Serve application."""
+        if any(not JobStatus(job["status"]).terminal for job in self._call("GET", "/api/jobs/")):
+            return True
+        serve = self._call("GET", "/api/serve/applications/")
+        return bool(serve.get("applications"))
+
     def apply_serve(self, config: dict[str, Any]) -> None:
         """Declare the head's whole set of Serve applications (Serve's declarative API)."""
         self._call("PUT", "/api/serve/applications/", json=config)
@@ -116,7 +124,8 @@ def follow(
 # Ray's resource names and units, and Fabric's; Ray's per-node markers are left out.
 _RAY_NAMES = {"CPU": ("cpu", 1.0), "GPU": ("gpu", 1.0), "NPU": ("npu", 1.0)}
 _RAY_MEMORY = ("memory", 2.0**30)
-_RAY_INTERNAL = ("node:", "object_store_memory", "accelerator_type:")
+# `pool:` marks the nodes of a KubeRay pool (kuberay.pods), not something jobs ask for.
+_RAY_INTERNAL = ("node:", "object_store_memory", "accelerator_type:", "pool:")
 
 
 def fabric_resources(per_node: Iterable[dict[str, float]]) -> dict[str, float]:

@@ -7,6 +7,7 @@ import typer
 from fabric.cli import (
     allocations,
     audit,
+    cluster_configs,
     dashboard,
     db,
     embedded,
@@ -48,6 +49,7 @@ app.add_typer(allocations.app, name="allocation")
 app.add_typer(templates.app, name="template")
 app.add_typer(jobs.app, name="job")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(cluster_configs.app, name="cluster-config")
 app.command()(usage.usage)
 app.command()(audit.audit)
 app.command()(dashboard.dashboard)

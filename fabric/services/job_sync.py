@@ -197,8 +197,10 @@ def _submit_due(
     if lost_its_request:
         log.warning("job %s was admitted but never submitted; submitting it now", job.id)
     jobs.start(session, settings, backend, _actor(job, clock), job)
-    job.retry_at = None
-    session.commit()
+    # A job whose cluster is still starting keeps the retry time start() gave it.
+    if job.submission_id is not None or job.status != jobs.PENDING:
+        job.retry_at = None
+        session.commit()
 
 
 def _try_start(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabric import runtime, storage
-from fabric.backends.base import BackendUnavailable, ComputeBackend, JobSpec
+from fabric.backends.base import BackendUnavailable, ClusterStarting, ComputeBackend, JobSpec
 from fabric.backends.ray_jobs import RayApiError
 from fabric.backends.warm import PREFIX as WARM_PREFIX
 from fabric.config import Settings
@@ -275,6 +275,9 @@ def start(
         runtime_env, needed = packages.for_cluster(settings, project, job.runtime_env)
         for uri, path in needed.items():
             backend.ensure_package(project, uri, path)
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
     except (NotFound, BackendUnavailable, RayApiError) as exc:
         finish(session, actor, job, FAILED, f"cannot hand the job's code to Ray: {exc}")
         return
@@ -292,16 +295,29 @@ def start(
             "fabric_job": str(job.id),
             "fabric_user": job.user.username,
         },
+        pool=job.pool,
         warm=job.runner == WARM,
     )
     try:
         job.submission_id = backend.submit_job(project, spec)
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
     except (BackendUnavailable, RayApiError) as exc:
         finish(session, actor, job, FAILED, f"Ray refused the job: {exc}")
         return
     job.attempt += 1
     job.status = PENDING
     job.message = ""
+    session.commit()
+
+
+def _wait_for_cluster(
+    session: Session, settings: Settings, actor: Actor, job: JobModel, exc: ClusterStarting
+) -> None:
+    """Leave the admitted job to a later pass (see job_sync): its cluster is coming up."""
+    job.retry_at = actor.now() + timedelta(seconds=settings.cluster_poll_seconds)
+    job.message = str(exc)[:2000]
     session.commit()
 
 

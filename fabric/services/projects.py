@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fabric import names
-from fabric.db.models import AllocationModel, MembershipModel, ProjectModel
+from fabric.backends.base import ComputeBackend
+from fabric.db.models import AllocationModel, MembershipModel, ProjectModel, UserModel
 from fabric.errors import Conflict, Forbidden, NotFound
 from fabric.services import audit, users
 from fabric.services.actor import Actor
@@ -94,7 +95,12 @@ def update(session: Session, actor: Actor, name: str, *, description: str) -> Pr
     return project
 
 
-def delete(session: Session, actor: Actor, name: str) -> None:
+def delete(session: Session, backend: ComputeBackend, actor: Actor, name: str) -> None:
+    """Delete the project once nothing runs in it, and free its cluster first.
+
+    The cluster goes before the row: if the compute side cannot be reached, the project stays
+    and the call can be repeated, rather than leaving a cluster nobody owns.
+    """
     project = get_for(session, actor, name, Role.OWNER)
     active = session.scalar(
         select(func.count())
@@ -103,9 +109,22 @@ def delete(session: Session, actor: Actor, name: str) -> None:
     )
     if active:
         raise Conflict(f"project {name!r} still holds {active} active allocations; release them")
+    backend.release(name)
     session.delete(project)
     audit.record(session, actor, "project.delete", "project", name, project=name)
     session.commit()
+
+
+def member_names(session: Session, name: str) -> list[str]:
+    """The usernames of a project's members, for the platform's own use (no access check)."""
+    stmt = (
+        select(UserModel.username)
+        .join(MembershipModel, MembershipModel.user_id == UserModel.id)
+        .join(ProjectModel, ProjectModel.id == MembershipModel.project_id)
+        .where(ProjectModel.name == name)
+        .order_by(UserModel.username)
+    )
+    return list(session.scalars(stmt))
 
 
 def members(session: Session, actor: Actor, name: str) -> list[MembershipModel]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from fabric.api.deps import ActorDep, SessionDep
+from fabric.api.deps import ActorDep, BackendDep, SessionDep
 from fabric.api.schemas import (
     AuditEventPublic,
     MemberPublic,
@@ -64,8 +64,8 @@ def update_project(
 
 
 @router.delete("/{project}", status_code=204)
-def delete_project(project: str, session: SessionDep, actor: ActorDep) -> None:
-    projects.delete(session, actor, project)
+def delete_project(project: str, session: SessionDep, backend: BackendDep, actor: ActorDep) -> None:
+    projects.delete(session, backend, actor, project)
 
 
 @router.get("/{project}/members")
