@@ -68,6 +68,7 @@ class KubeRayBackend:
         self._apis: dict[str, RayJobsApi] = {}
         self._starting: dict[str, float] = {}
         self._used: dict[str, float] = {}
+        self._laid: dict[str, tuple[str, ...]] = {}
         self.features = frozenset(
             {Feature.JOBS, Feature.SERVE, Feature.DASHBOARD, Feature.AUTOSCALING}
             | {Feature.GPU for group in config.worker_groups if group.gpu}
@@ -132,9 +133,13 @@ class KubeRayBackend:
 
     def _bring_up(self, project: str) -> tuple[str, dict[str, Any]]:
         """Everything the project's cluster needs, then the cluster: its token and object."""
-        users = list(self._members(project))
-        for manifest in resources.foundation(project, self.config, self.site, users):
-            self.kube.ensure(manifest)
+        users = tuple(self._members(project))
+        # Asked every few seconds while the cluster starts: the foundation is laid once per
+        # set of members, not on every ask.
+        if self._laid.get(project) != users:
+            for manifest in resources.foundation(project, self.config, self.site, users):
+                self.kube.ensure(manifest)
+            self._laid[project] = users
         return self._token(project), self._ensure_cluster(project, users)
 
     def _existing(self, project: str) -> tuple[str, dict[str, Any]]:
@@ -236,6 +241,7 @@ class KubeRayBackend:
         """Delete the project's namespace, and with it its cluster, volumes and token."""
         self._starting.pop(project, None)
         self._used.pop(project, None)
+        self._laid.pop(project, None)
         api = self._apis.pop(project, None)
         if api is not None:
             api.close()

@@ -108,6 +108,31 @@ def test_an_admitted_job_whose_server_died_is_submitted_once(world: World) -> No
     assert done.status == jobs.SUCCEEDED
 
 
+def test_a_job_waits_admitted_while_its_cluster_starts_then_runs_once(world: World) -> None:
+    owner = world.project(cpu=1)
+    world.backend.starting_for_submits = 2
+    job = world.submit(owner, "python -c pass", 0.1)
+    assert (job.status, job.submission_id) == (jobs.PENDING, None)
+    assert job.message.endswith("is starting: no head pod yet")
+    assert world.allocation(job.allocation_id or 0).state == "active", "its resources are held"
+    reconciler = world.reconciler()
+    assert reconciler.reconcile_once()
+    assert world.job(job.id).submission_id is None, "not asked again before its time"
+
+    world.clock.advance(world.settings.cluster_poll_seconds)
+    assert reconciler.reconcile_once()
+    still = world.job(job.id)
+    assert (still.status, still.submission_id, still.attempt) == (jobs.PENDING, None, 0)
+    assert still.retry_at is not None, "it keeps its place for the next ask"
+
+    world.clock.advance(world.settings.cluster_poll_seconds)
+    assert reconciler.reconcile_once()
+    started = world.job(job.id)
+    assert started.submission_id is not None and started.attempt == 1
+    assert world.backend.submitted == [started.submission_id]
+    assert world.run_to_end(reconciler, job.id).status == jobs.SUCCEEDED
+
+
 def _another_pass(world: World) -> None:
     with world.sessions() as session:
         job_sync.sync(session, world.settings, world.backend, world.clock)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fabric.backends.base import JobSpec
+from fabric.backends.base import ClusterStarting, JobSpec
 from fabric.backends.local_ray import LocalRayBackend
 from fabric.clock import FrozenClock
 from fabric.config import Settings
@@ -33,6 +33,8 @@ class RecordingBackend:
     ray: LocalRayBackend
     submitted: list[str] = field(default_factory=list)
     die_in_next_submit: bool = False
+    # Submits answered "the project's cluster is starting", as KubeRay's backend answers.
+    starting_for_submits: int = 0
     during_next_submit: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -42,6 +44,11 @@ class RecordingBackend:
         if self.die_in_next_submit:
             self.die_in_next_submit = False
             raise ServerDied
+        if self.starting_for_submits:
+            self.starting_for_submits -= 1
+            raise ClusterStarting(
+                f"the Ray cluster of project {project!r} is starting: no head pod yet"
+            )
         if self.during_next_submit is not None:
             during, self.during_next_submit = self.during_next_submit, None
             during()
