@@ -20,8 +20,10 @@ from starlette.routing import Match
 
 from fabric.api.app import create_app
 from fabric.config import Settings
+from kuberay import config as cluster_config
 
-FOLDER = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+ROOT = Path(__file__).resolve().parents[2]
+FOLDER = ROOT / "deploy" / "kubernetes"
 # A template for `kubectl create secret`, never applied with the rest.
 SECRET_EXAMPLE = "secret.example.yaml"
 KUSTOMIZATION = "kustomization.yaml"
@@ -251,7 +253,8 @@ def test_volumes_back_the_paths_the_server_reads() -> None:
     assert (
         volumes[mounts[str(config.parent)]]["configMap"]["name"] == (config_map["metadata"]["name"])
     )
-    assert yaml.safe_load(config_map["data"][config.name])["name"]
+    shipped = cluster_config.parse(yaml.safe_load(config_map["data"][config.name]), "ConfigMap")
+    assert shipped == cluster_config.load(ROOT / "cluster_configs" / "cpu-pool.yaml")
 
     assert volumes[mounts["/tmp"]]["emptyDir"] is not None
     assert container()["securityContext"]["readOnlyRootFilesystem"] is True
