@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     kuberay_namespace_prefix: str = Field(default="fabric-", pattern=r"^[a-z0-9][-a-z0-9]{0,14}$")
     # The namespace of the server's own pods: the only ones a project's Ray head admits.
     kuberay_server_namespace: str = "fabric"
+    # Where jobs on the clusters reach the server; default its Service in that namespace.
+    kuberay_server_url: str | None = None
     kuberay_ready_timeout_seconds: float = Field(default=900.0, gt=0)
     kuberay_idle_seconds: float = Field(default=3600.0, gt=0)
     # How often an admitted job asks again whether its project's cluster is up.

@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from kuberay.config import ClusterConfig, Pool, WorkerGroup
-from kuberay.site import DASHBOARD_PORT, SERVE_PORT, project_claim, user_claim, user_key
+from kuberay.site import (
+    DASHBOARD_PORT,
+    SERVE_PORT,
+    project_claim,
+    project_mount,
+    user_claim,
+    user_key,
+    user_mount,
+)
 
 # A Ray resource each worker of a pool offers, so a job's driver can be pinned to its pool.
 POOL_RESOURCE_PREFIX = "pool:"
@@ -54,8 +62,8 @@ def _volumes(
     """The pod's volumes and the container's mounts: the project's and each member's folder."""
     if not config.storage.shared:
         return [], []
-    claims = [("project", project_claim(project), f"/mnt/projects/{project}")]
-    claims += [(f"user-{user_key(u)}", user_claim(u), f"/mnt/{u}") for u in sorted(users)]
+    claims = [("project", project_claim(project), project_mount(project))]
+    claims += [(f"user-{user_key(u)}", user_claim(u), user_mount(u)) for u in sorted(users)]
     volumes = [
         {"name": volume, "persistentVolumeClaim": {"claimName": claim}}
         for volume, claim, _ in claims

@@ -28,6 +28,9 @@ class Site:
         default_factory=lambda: {"app.kubernetes.io/name": "fabric-server"}
     )
 
+    # Where jobs on the clusters reach the Fabric server (its Service in deploy/kubernetes).
+    server_url: str = "http://fabric-server.fabric.svc:8080"
+
     def namespace(self, project: str) -> str:
         return f"{self.namespace_prefix}{project}"
 
@@ -51,6 +54,14 @@ def user_key(username: str) -> str:
     safe = re.sub(r"[^a-z0-9-]", "-", username)[:30].strip("-")
     digest = hashlib.sha256(username.encode()).hexdigest()[:8]
     return f"{safe}-{digest}" if safe else digest
+
+
+def user_mount(username: str) -> str:
+    return f"/mnt/{username}"
+
+
+def project_mount(project: str) -> str:
+    return f"/mnt/projects/{project}"
 
 
 def user_claim(username: str) -> str:

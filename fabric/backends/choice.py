@@ -29,8 +29,11 @@ def make_backend(settings: Settings, members: Callable[[str], Sequence[str]]) ->
         Site(
             namespace_prefix=settings.kuberay_namespace_prefix,
             server_namespace=settings.kuberay_server_namespace,
+            server_url=settings.kuberay_server_url
+            or f"http://fabric-server.{settings.kuberay_server_namespace}.svc:{settings.port}",
         ),
         members,
+        settings.storage_root,
         ready_timeout_seconds=settings.kuberay_ready_timeout_seconds,
         idle_seconds=settings.kuberay_idle_seconds,
     )

@@ -36,7 +36,15 @@ from kuberay import resources
 from kuberay.client import KubeApi, KubeError
 from kuberay.config import ClusterConfig
 from kuberay.pods import pool_resource
-from kuberay.site import DASHBOARD_PORT, MANAGED_BY, TOKEN_SECRET, Site, cluster_name
+from kuberay.site import (
+    DASHBOARD_PORT,
+    MANAGED_BY,
+    TOKEN_SECRET,
+    Site,
+    cluster_name,
+    project_mount,
+    user_mount,
+)
 
 log = logging.getLogger("fabric.kuberay")
 # A job's driver asks this much of its pool's marker resource: enough to pin it there.
@@ -51,6 +59,7 @@ class KubeRayBackend:
         config: ClusterConfig,
         site: Site,
         members: Callable[[str], Sequence[str]],
+        storage_root: Path,
         *,
         ready_timeout_seconds: float = 900,
         idle_seconds: float = 3600,
@@ -61,6 +70,7 @@ class KubeRayBackend:
         self.config = config
         self.site = site
         self._members = members
+        self._storage_root = storage_root
         self._ready_timeout = ready_timeout_seconds
         self._idle = idle_seconds
         self._jobs_api = jobs_api
@@ -193,7 +203,29 @@ class KubeRayBackend:
     # The ComputeBackend protocol.
 
     def version(self) -> str:
+        """The clusters' Ray version, once Kubernetes answers (the server's readiness)."""
+        try:
+            self.kube.get("Namespace", None, self.site.server_namespace)
+        except KubeError as exc:
+            raise BackendUnavailable(f"Kubernetes: {exc}") from exc
         return self.config.ray_version
+
+    def _on_cluster(self, spec: JobSpec) -> JobSpec:
+        """The job as the cluster sees it: the server's storage folders are the pods' mounts
+        (`/mnt/USER`, `/mnt/projects/PROJECT`), and the server is its Service."""
+        mounts = {
+            self._storage_root / "projects": project_mount(""),
+            self._storage_root / "users": user_mount(""),
+        }
+        env = {}
+        for name, value in spec.runtime_env.get("env_vars", {}).items():
+            for folder, mount in mounts.items():
+                if value == str(folder) or value.startswith(f"{folder}/"):
+                    value = mount.rstrip("/") + value[len(str(folder)) :]
+            env[name] = value
+        if "FABRIC_URL" in env:
+            env["FABRIC_URL"] = self.site.server_url
+        return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env})
 
     def cluster(self, project: str) -> ClusterInfo:
         api = self._api(project)
@@ -216,7 +248,7 @@ class KubeRayBackend:
                 )
             marker = {pool_resource(spec.pool): POOL_SHARE}
             spec = replace(spec, custom_resources={**spec.custom_resources, **marker})
-        return self._api(project).submit(spec)
+        return self._api(project).submit(self._on_cluster(spec))
 
     def job_state(self, project: str, submission_id: str) -> JobState:
         return self._forget_on_failure(project, lambda api: api.state(submission_id))

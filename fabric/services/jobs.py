@@ -316,6 +316,7 @@ def _wait_for_cluster(
     session: Session, settings: Settings, actor: Actor, job: JobModel, exc: ClusterStarting
 ) -> None:
     """Leave the admitted job to a later pass (see job_sync): its cluster is coming up."""
+    tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
     job.retry_at = actor.now() + timedelta(seconds=settings.cluster_poll_seconds)
     job.message = str(exc)[:2000]
     session.commit()

@@ -29,6 +29,7 @@ from tests.kuberay.kube_emulator import NAMESPACES, PODS, RAY_CLUSTERS, KubeEmul
 
 CONFIG = config.load(Path(__file__).parents[2] / "cluster_configs" / "cpu-pool.yaml")
 NAMESPACE = "fabric-vision"
+STORAGE = Path("/srv/fabric/storage")
 HEAD_POD = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -109,6 +110,7 @@ def _backend(
         CONFIG,
         Site(),
         lambda project: members,
+        STORAGE,
         ready_timeout_seconds=60,
         idle_seconds=600,
         jobs_api=heads,
@@ -192,8 +194,27 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
         RayApiError, match="pool 'a100' has no worker group in cluster config 'cpu-pool'"
     ):
         backend.submit_job("vision", _job("true", pool="a100"))
-    backend.submit_job("vision", _job("true", pool="cpu", custom_resources={"x": 1.0}))
-    assert heads.submitted[-1].custom_resources == {"x": 1.0, "pool:cpu": 0.001}
+    env = {
+        "FABRIC_URL": "http://127.0.0.1:8080",
+        "FABRIC_PROJECT_DIR": f"{STORAGE}/projects/vision",
+        "FABRIC_RUN_DIR": f"{STORAGE}/projects/vision/runs/job-7",
+        "FABRIC_USER_DIR": f"{STORAGE}/users/alice",
+        "OTHER": f"{STORAGE}/elsewhere",
+    }
+    backend.submit_job(
+        "vision",
+        _job("true", pool="cpu", custom_resources={"x": 1.0}, runtime_env={"env_vars": env}),
+    )
+    sent = heads.submitted[-1]
+    assert sent.custom_resources == {"x": 1.0, "pool:cpu": 0.001}
+    # The job sees the server's folders where the pods mount them, and the server's Service.
+    assert sent.runtime_env["env_vars"] == {
+        "FABRIC_URL": "http://fabric-server.fabric.svc:8080",
+        "FABRIC_PROJECT_DIR": "/mnt/projects/vision",
+        "FABRIC_RUN_DIR": "/mnt/projects/vision/runs/job-7",
+        "FABRIC_USER_DIR": "/mnt/alice",
+        "OTHER": f"{STORAGE}/elsewhere",
+    }
     slow = backend.submit_job("vision", _job("sleep 30"))
 
     # A new member: a new server's backend adds their volume and updates the cluster in place.
@@ -267,12 +288,16 @@ def test_a_refusal_is_reported_with_kubernetes_own_message(
         message='namespaces is forbidden: User "fabric" cannot create',
     )
     backend = _backend(emulator, Heads(head), Clock(), [])
+    assert backend.version() == "2.60.0", "Kubernetes answers: the server is ready"
     with pytest.raises(
         BackendUnavailable,
         match='create Namespace fabric-vision: namespaces is forbidden: User "fabric"',
     ):
         backend.submit_job("vision", _job("true"))
     assert len([r for r in emulator.requests if r.method == "POST"]) == 1, "a 403 is not retried"
+    emulator.fail("GET", "/api/v1/namespaces/fabric", 401, message="Unauthorized", times=4)
+    with pytest.raises(BackendUnavailable, match="read Namespace fabric: Unauthorized"):
+        backend.version()
 
 
 def test_the_server_builds_the_kuberay_backend_from_its_settings(

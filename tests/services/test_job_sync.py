@@ -4,8 +4,10 @@ retries after a backoff, and admitted jobs whose server died submitted once."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from fabric.config import Settings
+from fabric.db.models import TokenModel
 from fabric.errors import QuotaExceeded
 from fabric.services import job_sync, jobs
 from tests.services.world import ServerDied, World
@@ -130,6 +132,13 @@ def test_a_job_waits_admitted_while_its_cluster_starts_then_runs_once(world: Wor
     started = world.job(job.id)
     assert started.submission_id is not None and started.attempt == 1
     assert world.backend.submitted == [started.submission_id]
+    with world.sessions() as session:
+        live = session.scalars(
+            select(TokenModel).where(
+                TokenModel.name == f"job-{job.id}", TokenModel.revoked_at.is_(None)
+            )
+        ).all()
+    assert len(live) == 1, "each ask's token is revoked when the ask is refused"
     assert world.run_to_end(reconciler, job.id).status == jobs.SUCCEEDED
 
 
