@@ -39,6 +39,7 @@ from kuberay.pods import pool_resource
 from kuberay.site import (
     DASHBOARD_PORT,
     MANAGED_BY,
+    PROJECT_LABEL,
     TOKEN_SECRET,
     Site,
     cluster_name,
@@ -79,6 +80,7 @@ class KubeRayBackend:
         self._starting: dict[str, float] = {}
         self._used: dict[str, float] = {}
         self._laid: dict[str, tuple[str, ...]] = {}
+        self._adopted = False
         self.features = frozenset(
             {Feature.JOBS, Feature.SERVE, Feature.DASHBOARD, Feature.AUTOSCALING}
             | {Feature.GPU for group in config.worker_groups if group.gpu}
@@ -286,23 +288,45 @@ class KubeRayBackend:
         except KubeError as exc:
             raise BackendUnavailable(f"Kubernetes: {exc}") from exc
 
+    def _adopt(self) -> None:
+        """Once per server: the clusters an earlier server made count as used now, so they
+        too are released once idle rather than forgotten."""
+        if self._adopted:
+            return
+        selector = ",".join(f"{key}={value}" for key, value in MANAGED_BY.items())
+        try:
+            namespaces = self.kube.list("Namespace", None, selector)
+        except KubeError as exc:
+            raise BackendUnavailable(f"Kubernetes: {exc}") from exc
+        for namespace in namespaces:
+            project = (namespace["metadata"].get("labels") or {}).get(PROJECT_LABEL)
+            if project:
+                self._used.setdefault(project, self._clock())
+        self._adopted = True
+
     def release_idle(self) -> list[str]:
         """Delete the clusters no call has used for the idle time and that run nothing.
 
         Volumes and the token stay: the next job brings the same cluster back on them.
         """
+        self._adopt()
         now = self._clock()
         released = []
         for project, used in list(self._used.items()):
-            if now - used < self._idle or project not in self._apis:
+            if now - used < self._idle:
                 continue
-            api = self._apis[project]
             try:
+                api = self._api(project, start=False)
                 if api.busy():
                     self._used[project] = now
                     continue
                 self.kube.delete("RayCluster", self.site.namespace(project), cluster_name(project))
+            except ClusterStarting:
+                continue
             except (BackendUnavailable, RayApiError, KubeError) as exc:
+                if project not in self._apis:  # no cluster any more: nothing to release
+                    del self._used[project]
+                    continue
                 log.warning("cannot release the idle cluster of project %s: %s", project, exc)
                 continue
             log.info("released the idle Ray cluster of project %s", project)

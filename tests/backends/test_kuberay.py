@@ -249,6 +249,24 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     assert emulator.get(NAMESPACES, None, NAMESPACE) is None
 
 
+def test_a_restarted_server_releases_the_clusters_an_earlier_one_made(
+    emulator: KubeEmulator, head: LocalRayHead
+) -> None:
+    clock, heads = Clock(), Heads(head)
+    earlier = _backend(emulator, heads, clock, ["alice"])
+    with pytest.raises(ClusterStarting):
+        earlier.cluster("vision")
+    emulator.set_status(RAY_CLUSTERS, NAMESPACE, "vision", {"state": "ready"})
+
+    restarted = _backend(emulator, heads, clock, ["alice"])
+    assert restarted.release_idle() == [], "used as of the restart"
+    clock.now += 601
+    assert restarted.release_idle() == ["vision"]
+    assert emulator.get(RAY_CLUSTERS, NAMESPACE, "vision") is None
+    clock.now += 601
+    assert restarted.release_idle() == [], "a project without a cluster is let go"
+
+
 def test_transient_failures_are_retried_and_existing_objects_reused(
     emulator: KubeEmulator, head: LocalRayHead
 ) -> None:
