@@ -119,7 +119,8 @@ class KubeRayBackend:
         ):
             log.info("updating the Ray cluster of project %s", project)
             patch = {"metadata": {"annotations": wanted["metadata"]["annotations"]}}
-            return self.kube.patch("RayCluster", namespace, name, {**patch, "spec": wanted["spec"]})
+            spec = _keeping_replicas(wanted["spec"], found.get("spec") or {})
+            return self.kube.patch("RayCluster", namespace, name, {**patch, "spec": spec})
         return found
 
     def _head_report(self, project: str) -> str:
@@ -334,3 +335,17 @@ class KubeRayBackend:
             api.close()
             released.append(project)
         return released
+
+
+def _keeping_replicas(wanted: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The new spec with each worker group's replicas as the autoscaler has set them: a merge
+    patch replaces the list whole, and would otherwise scale busy groups back to their min."""
+    now = {group["groupName"]: group for group in current.get("workerGroupSpecs") or []}
+    groups = []
+    for group in wanted["workerGroupSpecs"]:
+        running = now.get(group["groupName"], {}).get("replicas")
+        if running is not None:
+            replicas = min(max(running, group["minReplicas"]), group["maxReplicas"])
+            group = {**group, "replicas": replicas}
+        groups.append(group)
+    return {**wanted, "workerGroupSpecs": groups}

@@ -217,7 +217,11 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     }
     slow = backend.submit_job("vision", _job("sleep 30"))
 
-    # A new member: a new server's backend adds their volume and updates the cluster in place.
+    # A new member: a new server's backend adds their volume and updates the cluster in place,
+    # leaving the worker groups at the size the autoscaler gave them.
+    scaled = emulator.get(RAY_CLUSTERS, NAMESPACE, "vision")
+    scaled["spec"]["workerGroupSpecs"][0]["replicas"] = 7
+    emulator.put(RAY_CLUSTERS, scaled)
     later = _backend(emulator, heads, clock, ["alice", "bob"])
     before = len(emulator.requests)
     later.cluster("vision")
@@ -230,6 +234,7 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     cluster = emulator.get(RAY_CLUSTERS, NAMESPACE, "vision")
     mounts = cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     assert "/mnt/bob" in {m["mountPath"] for m in mounts}
+    assert [g["replicas"] for g in cluster["spec"]["workerGroupSpecs"]] == [7, 0]
     assert cluster["status"]["state"] == "ready", "the operator's status stays"
 
     # Idle for long with nothing running: the cluster goes, its volumes and token stay.
