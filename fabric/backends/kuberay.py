@@ -272,6 +272,38 @@ class KubeRayBackend:
         api = self._api(project)
         return api.base_url, dict(api.headers)
 
+    def scale(self, project: str, group: str, minimum: int) -> None:
+        """Keep at least `minimum` workers of a group up (e.g. warm for busy hours); the
+        autoscaler still adds more up to the group's maximum. The config's minimum comes back
+        when the cluster is next updated from the config."""
+        namespace, name = self.site.namespace(project), cluster_name(project)
+        try:
+            found = self.kube.get("RayCluster", namespace, name)
+            if found is None:
+                raise BackendUnavailable(f"project {project!r} has no Ray cluster now")
+            groups = found["spec"]["workerGroupSpecs"]
+            known = [g["groupName"] for g in groups]
+            if group not in known:
+                raise RayApiError(
+                    f"no worker group {group!r} in the cluster of project {project!r}; "
+                    f"its groups are: {', '.join(known)}"
+                )
+            target = next(g for g in groups if g["groupName"] == group)
+            if not 0 <= minimum <= target["maxReplicas"]:
+                raise RayApiError(
+                    f"worker group {group!r} scales between 0 and {target['maxReplicas']}, "
+                    f"not to {minimum}"
+                )
+            scaled = [
+                {**g, "minReplicas": minimum, "replicas": max(g.get("replicas") or 0, minimum)}
+                if g["groupName"] == group
+                else g
+                for g in groups
+            ]
+            self.kube.patch("RayCluster", namespace, name, {"spec": {"workerGroupSpecs": scaled}})
+        except KubeError as exc:
+            raise BackendUnavailable(f"Kubernetes: {exc}") from exc
+
     def release(self, project: str) -> None:
         """Delete the project's namespace, and with it its cluster, volumes and token."""
         self._starting.pop(project, None)

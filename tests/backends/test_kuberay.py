@@ -237,6 +237,15 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     assert [g["replicas"] for g in cluster["spec"]["workerGroupSpecs"]] == [7, 0]
     assert cluster["status"]["state"] == "ready", "the operator's status stays"
 
+    # Warm workers on demand: a group's minimum goes up within its bounds, and nothing else.
+    later.scale("vision", "cpu-large", 2)
+    groups = emulator.get(RAY_CLUSTERS, NAMESPACE, "vision")["spec"]["workerGroupSpecs"]
+    assert [(g["minReplicas"], g["replicas"]) for g in groups] == [(0, 7), (2, 2)]
+    with pytest.raises(RayApiError, match="scales between 0 and 4, not to 5"):
+        later.scale("vision", "cpu-large", 5)
+    with pytest.raises(RayApiError, match="its groups are: cpu-small, cpu-large"):
+        later.scale("vision", "gpu", 1)
+
     # Idle for long with nothing running: the cluster goes, its volumes and token stay.
     clock.now += 601
     assert later.release_idle() == [], "a job still runs"
