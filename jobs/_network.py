@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from fabric.model_files import FEATURES_KEY
 from jobs import _train
-from jobs._models import FEATURES_KEY
 
 MODEL_FILE = "model.pt"
 

@@ -7,14 +7,13 @@ from typing import Any
 
 from pydantic import Field
 
-from fabric import runtime
-from jobs import _models
+from fabric import model_files, runtime
 
 NAME = "model-convert"
 CONVERTIBLE = ("sklearn", "xgboost", "lightgbm", "torch", "torchscript")
 
 
-class Params(_models.SavedModel):
+class Params(model_files.SavedModel):
     dataset: str = Field(
         description="a Parquet file with the model's input columns: sample rows to check the "
         "ONNX model's predictions on"
@@ -39,7 +38,9 @@ class Params(_models.SavedModel):
     )
 
 
-def _onnx(source: _models.Source, model: _models.Model, columns: int, opset: int | None) -> Any:
+def _onnx(
+    source: model_files.Source, model: model_files.Model, columns: int, opset: int | None
+) -> Any:
     """The ONNX model (an `onnx.ModelProto`) of one float matrix input named `input`."""
     if source.framework in ("torch", "torchscript"):
         return _torch(model, columns, opset)
@@ -66,7 +67,7 @@ def _onnx(source: _models.Source, model: _models.Model, columns: int, opset: int
     return convert_lightgbm(model.native, initial_types=initial, target_opset=opset, zipmap=False)
 
 
-def _torch(model: _models.Model, columns: int, opset: int | None) -> Any:
+def _torch(model: model_files.Model, columns: int, opset: int | None) -> Any:
     import io
     import warnings
 
@@ -90,7 +91,7 @@ def _torch(model: _models.Model, columns: int, opset: int | None) -> Any:
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _difference(original: _models.Model, converted: _models.Model, rows: Any) -> float:
+def _difference(original: model_files.Model, converted: model_files.Model, rows: Any) -> float:
     """The largest gap between the two models' outputs: probabilities where both give them,
     else predictions (a differing class counts as 1)."""
     import numpy as np
@@ -109,8 +110,8 @@ def run(params: Params) -> dict[str, Any]:
     import pandas as pd
 
     try:
-        source = _models.resolve(params.model, params.framework)
-    except _models.ModelError as exc:
+        source = model_files.resolve(params.model, params.framework)
+    except model_files.ModelError as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     if source.framework not in CONVERTIBLE:
         kind = "is ONNX already" if source.framework == "onnx" else "cannot be converted here"
@@ -119,8 +120,8 @@ def run(params: Params) -> dict[str, Any]:
             f"{', '.join(CONVERTIBLE)} models"
         )
     try:
-        model = _models.load(source.uri, source.framework)
-    except _models.ModelError as exc:
+        model = model_files.load(source.uri, source.framework)
+    except model_files.ModelError as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     frame = pd.read_parquet(params.dataset).head(params.sample_rows)
     features = params.features or model.features or source.outputs.get("features")
@@ -131,10 +132,10 @@ def run(params: Params) -> dict[str, Any]:
     rows = frame[features]
     print(f"{NAME}: {source.framework} model {source.uri}, {len(features)} inputs", flush=True)
     converted = _onnx(source, model, len(features), params.opset)
-    onnx.helper.set_model_props(converted, {_models.FEATURES_KEY: json.dumps(features)})
-    path = runtime.run_dir() / _models.FILES["onnx"]
+    onnx.helper.set_model_props(converted, {model_files.FEATURES_KEY: json.dumps(features)})
+    path = runtime.run_dir() / model_files.FILES["onnx"]
     onnx.save(converted, path)
-    difference = _difference(model, _models.load(path, "onnx"), rows)
+    difference = _difference(model, model_files.load(path, "onnx"), rows)
     print(f"{NAME}: largest difference on {len(rows)} rows: {difference:.3g}", flush=True)
     runtime.report_metrics(max_difference=difference)
     if difference > params.tolerance:

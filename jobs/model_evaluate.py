@@ -6,14 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from fabric import runtime
-from jobs import _models
+from fabric import model_files, runtime
 
 NAME = "model-evaluate"
 CONFUSION_FILE = "confusion_matrix.csv"
 
 
-class Params(_models.SavedModel):
+class Params(model_files.SavedModel):
     dataset: str = Field(description="a Parquet file with the features and the true target")
     target: str = Field(description="the column holding the true class or number")
     features: list[str] | None = Field(
@@ -28,7 +27,9 @@ class Params(_models.SavedModel):
     )
 
 
-def _features(params: Params, source: _models.Source, model: _models.Model, frame: Any) -> Any:
+def _features(
+    params: Params, source: model_files.Source, model: model_files.Model, frame: Any
+) -> Any:
     names = (
         params.features
         or model.features
@@ -92,13 +93,13 @@ def run(params: Params) -> dict[str, Any]:
     import pandas as pd
 
     try:
-        source = _models.resolve(params.model, params.framework)
-        model = _models.load(source.uri, source.framework)
+        source = model_files.resolve(params.model, params.framework)
+        model = model_files.load(source.uri, source.framework)
         frame = pd.read_parquet(params.dataset)
         inputs = _features(params, source, model, frame)
         predicted = model.predict(inputs)
         probabilities = model.probabilities(inputs)
-    except _models.ModelError as exc:
+    except model_files.ModelError as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     truth = frame[params.target]
     task = params.task

@@ -10,14 +10,14 @@ from typing import Any
 
 from pydantic import Field
 
-from fabric import runtime
-from jobs import _models, _ray
+from fabric import model_files, runtime
+from jobs import _ray
 
 NAME = "offline-predict"
 PREDICTIONS = "predictions"
 
 
-class Params(_models.SavedModel):
+class Params(model_files.SavedModel):
     dataset: str = Field(description="a Parquet file or folder of Parquet files to predict on")
     features: list[str] | None = Field(
         default=None,
@@ -44,9 +44,9 @@ class Predictor:
     """One Ray Data actor: the model is loaded once, when the actor starts."""
 
     def __init__(
-        self, source: _models.Source, features: list[str] | None, params: Params, gpu: bool
+        self, source: model_files.Source, features: list[str] | None, params: Params, gpu: bool
     ) -> None:
-        self.model = _models.load(source.uri, source.framework, gpu=gpu)
+        self.model = model_files.load(source.uri, source.framework, gpu=gpu)
         self.features = features or self.model.features
         self.params = params
 
@@ -90,8 +90,8 @@ def run(params: Params) -> dict[str, Any]:
     import ray
 
     try:
-        source = _models.resolve(params.model, params.framework)
-    except _models.ModelError as exc:
+        source = model_files.resolve(params.model, params.framework)
+    except model_files.ModelError as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     features = params.features or source.outputs.get("features")
     granted = runtime.workers()

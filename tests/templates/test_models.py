@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from jobs import _models
+from fabric import model_files
 from tests.factories import create_project
 from tests.server import Server
 from tests.templates.runs import ONE_SERVER, TINY, finish, local, submit
@@ -233,7 +233,7 @@ def test_convert_makes_onnx_that_predicts_as_the_original(
             got = got[:, 1]
         np.testing.assert_allclose(got, np.asarray(wanted), atol=1e-4)
     # Loaded as ONNX, the converted classifier names the same classes as the original.
-    converted = _models.load(jobs["convert-sklearn"][0]["model_uri"], "onnx")
+    converted = model_files.load(jobs["convert-sklearn"][0]["model_uri"], "onnx")
     assert converted.predict(frame).tolist() == original.predict(frame[FEATURES]).tolist()
 
 
@@ -300,7 +300,7 @@ def test_tensorflow_models_load_as_keras_files_and_saved_models(tmp_path: Path) 
         model.save(tmp_path / f"model{units}.keras")
         model.export(tmp_path / f"saved{units}", verbose=False)
         for path in (tmp_path / f"model{units}.keras", tmp_path / f"saved{units}"):
-            loaded = _models.load(path, "tensorflow")
+            loaded = model_files.load(path, "tensorflow")
             if units == 1:
                 assert loaded.probabilities(frame[FEATURES]) is None
                 np.testing.assert_allclose(loaded.predict(frame[FEATURES]), expected[:, 0], 1e-5)

@@ -13,8 +13,7 @@ import pytest
 import torch
 from sklearn.metrics import r2_score
 
-from fabric import runtime
-from jobs import _models
+from fabric import model_files, runtime
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
@@ -94,7 +93,7 @@ def test_tensorflow_trains_on_two_workers_and_saves_a_savedmodel(trained: dict[s
     assert {line["workers"] for line in epochs} == {2}
     assert epochs[-1]["loss"] < epochs[0]["loss"] / 2
     # The SavedModel reads raw columns: what model-evaluate and serving load.
-    model = _models.load(outputs["model_uri"], outputs["framework"])
+    model = model_files.load(outputs["model_uri"], outputs["framework"])
     frame = data.points()
     assert list(model.predict(pd.DataFrame({"x": [0.0, 19.0], "z": [0.0, 10.0]}))) == [0, 1]
     assert (model.predict(frame[["x", "z"]]) == frame["label"]).mean() >= 0.85
