@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     ray_dashboard_port: int = Field(default=28265, ge=1, le=65535)
     ray_client_port: int = Field(default=20001, ge=1, le=65535)
     ray_dashboard_agent_port: int = Field(default=20002, ge=1, le=65535)
+    # Serve's HTTP ingress on the head (loopback only; callers come through the server).
+    ray_serve_port: int = Field(default=28000, ge=1, le=65535)
     ray_num_cpus: float | None = Field(default=None, gt=0)
     ray_object_store_gib: float | None = Field(default=None, gt=0)
     ray_start_timeout_seconds: float = Field(default=90, gt=0)
@@ -67,6 +69,12 @@ class Settings(BaseSettings):
     kuberay_server_url: str | None = None
     kuberay_ready_timeout_seconds: float = Field(default=900.0, gt=0)
     kuberay_idle_seconds: float = Field(default=3600.0, gt=0)
+    # How often the reconciler checks Serve against the endpoints (schedules, restarts,
+    # failed deploys).
+    serve_sync_seconds: float = Field(default=5.0, gt=0)
+    # How long an endpoint call's authorisation is remembered: a revoked key or a removed
+    # member is refused at most this much later.
+    endpoint_auth_cache_seconds: float = Field(default=5.0, ge=0)
     # How often an admitted job asks again whether its project's cluster is up.
     cluster_poll_seconds: float = Field(default=5.0, gt=0)
     # One server at a time reconciles a database: it holds a lease that each pass renews. A

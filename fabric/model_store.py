@@ -22,6 +22,8 @@ from typing import Any
 
 from fabric.model_files import ModelError, Source
 
+# The job template that registers versions; the server enters what it wrote when it succeeds.
+REGISTER_TEMPLATE = "model-register"
 MANIFEST = "manifest.json"
 ALIASES = "aliases.json"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"

@@ -1,4 +1,5 @@
-"""The server's background loop that keeps jobs in step with Ray and runs pipelines.
+"""The server's background loop: jobs in step with Ray, pipelines run, Serve in step with
+the endpoints.
 
 Every server runs one, but only the holder of the database's `reconciler` lease works: two
 servers on one database would otherwise both start queued jobs, both follow running ones and
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,6 +21,7 @@ from fabric.backends.base import BackendUnavailable, ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.services import job_sync, leases, pipeline_alerts, pipeline_sync
+from fabric.services.serve_sync import ServeSync
 
 log = logging.getLogger("fabric.reconciler")
 LEASE = "reconciler"
@@ -38,6 +41,7 @@ class Reconciler:
         self._backend = backend
         self._clock = clock
         self._holder = leases.Holder()
+        self._serve = ServeSync(timedelta(seconds=settings.serve_sync_seconds))
         self._holding = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fabric-reconciler", daemon=True)
@@ -80,6 +84,8 @@ class Reconciler:
             job_sync.sync(session, self._settings, self._backend, self._clock, until=until)
             # Right after the jobs: a task whose job just ended lets its dependants start now.
             pipeline_sync.sync(session, self._settings, self._backend, self._clock, until=until)
+            if self._serve.due(self._clock.now()):
+                self._serve.sync(session, self._backend, self._clock)
         self._release_idle()
         return True
 

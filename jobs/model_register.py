@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from fabric import model_files, model_store, runtime
 
-NAME = "model-register"
+NAME = model_store.REGISTER_TEMPLATE
 
 
 class Params(BaseModel):

@@ -27,6 +27,7 @@ def ray_settings() -> Iterator[dict[str, object]]:
         "ray_dashboard_port": free_port(),
         "ray_client_port": free_port(),
         "ray_dashboard_agent_port": free_port(),
+        "ray_serve_port": free_port(),
         "ray_num_cpus": 2,
     }
     head = LocalRayHead(Settings(home=folder, **overrides))
@@ -62,6 +63,8 @@ def server(
             remote_user_autocreate=True,
             # Small enough that a test can send one byte too many.
             max_package_mib=1,
+            # Serve's state is checked often, so that a failed deploy is undone quickly.
+            serve_sync_seconds=0.5,
             **ray_settings,
         ) as running,
     ):

@@ -12,18 +12,24 @@ from fastapi import FastAPI
 
 from fabric import __version__
 from fabric.api import errors
+from fabric.api.endpoint_gate import EndpointGate
+from fabric.api.endpoint_metrics import EndpointMetrics
 from fabric.api.routers import (
     audit,
     auth,
     dashboard,
+    endpoints,
     health,
     jobs,
+    metrics,
+    models,
     packages,
     pipelines,
     pools,
     projects,
     quotas,
     ray_door,
+    serve_door,
     templates,
     tokens,
     users,
@@ -101,6 +107,8 @@ def create_app(
     app.state.engine = engine
     app.state.backend = backend
     app.state.sessionmaker = sessions
+    app.state.gate = EndpointGate(sessions, clock, backend, settings.endpoint_auth_cache_seconds)
+    app.state.endpoint_metrics = EndpointMetrics()
     errors.install(app)
     routers = (
         health,
@@ -114,8 +122,11 @@ def create_app(
         jobs,
         packages,
         pipelines,
+        models,
+        endpoints,
         audit,
+        metrics,
     )
-    for module in (*routers, ray_door, dashboard):
+    for module in (*routers, ray_door, dashboard, serve_door):
         app.include_router(module.router)
     return app

@@ -365,3 +365,111 @@ class PipelineRunPublic(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     tasks: list[TaskRunPublic]
+
+
+class ModelVersionCreate(BaseModel):
+    source: str = Field(
+        description="the model: a job id, a run folder, or a model file or folder, in the "
+        "project's storage or yours (relative paths are the project's)"
+    )
+    framework: str | None = Field(
+        default=None, description="how it was saved; by default what its run recorded"
+    )
+    entry: str | None = Field(
+        default=None, max_length=200, description="a custom model's 'module:Class'"
+    )
+    description: str = Field(default="", max_length=2000)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelVersionPublic(BaseModel):
+    model: str
+    version: int
+    framework: str
+    uri: str
+    entry: str | None
+    sha256: str
+    signature: dict[str, Any]
+    metrics: dict[str, Any]
+    params: dict[str, Any] | None
+    tags: dict[str, str]
+    description: str
+    aliases: list[str]
+    lineage: dict[str, Any] = Field(
+        description="where it came from: source path, job, pipeline run, dataset"
+    )
+    user: str | None
+    created_at: datetime
+
+
+class RegisteredModelPublic(BaseModel):
+    name: str
+    description: str
+    latest_version: int | None
+    aliases: dict[str, int]
+    versions: list[ModelVersionPublic]
+    created_at: datetime
+
+
+class AliasSet(BaseModel):
+    version: int = Field(ge=1)
+
+
+class EndpointPublic(BaseModel):
+    name: str
+    url: str = Field(description="where to call it: POST URL/predict")
+    revision: int
+    healthy_revision: int | None = Field(description="the newest revision Serve ran")
+    status: str = Field(
+        description="Serve's state: DEPLOYING, RUNNING, DEPLOY_FAILED, UNHEALTHY; PENDING "
+        "when Serve has not taken the spec yet"
+    )
+    message: str
+    spec: dict[str, Any]
+    resources: dict[str, float] = Field(description="held against the project's quota")
+    deployments: dict[str, Any] = Field(description="each version's deployment as Serve has it")
+    metrics: dict[str, Any] = Field(description="calls through this server since it started")
+    user: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointTraffic(BaseModel):
+    weights: dict[str, float] = Field(
+        description='weight per version, as "MODEL@VERSION" or "VERSION": {"3": 80, "4": 20}'
+    )
+
+
+class EndpointPromote(BaseModel):
+    version: str | None = Field(
+        default=None, description="MODEL@VERSION or VERSION; default the newest served"
+    )
+
+
+class EndpointRollback(BaseModel):
+    revision: int | None = Field(default=None, description="default the one before")
+
+
+class EndpointRevisionPublic(BaseModel):
+    revision: int
+    action: str
+    message: str
+    spec: dict[str, Any]
+    user: str | None
+    created_at: datetime
+
+
+class EndpointKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class EndpointKeyPublic(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class EndpointKeyCreated(EndpointKeyPublic):
+    key: str = Field(description="shown once: send it as 'Authorization: Bearer KEY'")

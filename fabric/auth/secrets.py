@@ -16,6 +16,7 @@ PREFIXES = {
     "job": "fabj_",
     "ticket": "fabt_",
     "dashboard": "fabd_",
+    "endpoint": "fabe_",
 }
 
 

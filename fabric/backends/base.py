@@ -105,7 +105,18 @@ class ComputeBackend(Protocol):
 
     def follow_job_logs(self, project: str, submission_id: str) -> Iterator[str]: ...
 
-    def apply_serve_config(self, project: str, config: dict[str, Any]) -> None: ...
+    def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
+        """Make the project's Serve applications exactly these (Serve's declarative config);
+        other projects' applications on a shared head stay as they are."""
+        ...
+
+    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
+        """The project's Serve applications as Serve reports them, by application name."""
+        ...
+
+    def serve_address(self, project: str) -> str:
+        """The base URL of the project's Serve HTTP ingress, as the server reaches it."""
+        ...
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         """The dashboard's base URL and the headers that authenticate Fabric to it."""

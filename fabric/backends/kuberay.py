@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fabric.backends.base import (
     BackendUnavailable,
@@ -40,6 +41,7 @@ from kuberay.site import (
     DASHBOARD_PORT,
     MANAGED_BY,
     PROJECT_LABEL,
+    SERVE_PORT,
     TOKEN_SECRET,
     Site,
     cluster_name,
@@ -265,8 +267,17 @@ class KubeRayBackend:
     def follow_job_logs(self, project: str, submission_id: str) -> Iterator[str]:
         return self._api(project, start=False).follow_logs(submission_id)
 
-    def apply_serve_config(self, project: str, config: dict[str, Any]) -> None:
-        self._api(project).apply_serve(config)
+    def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
+        # The cluster is the project's own: its Serve config is the project's alone.
+        http = {"host": "0.0.0.0", "port": SERVE_PORT}
+        self._api(project).apply_serve({"http_options": http, "applications": applications})
+
+    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
+        return self._forget_on_failure(project, lambda api: api.serve_applications())
+
+    def serve_address(self, project: str) -> str:
+        dashboard = urlsplit(self._api(project).base_url)
+        return f"http://{dashboard.hostname}:{SERVE_PORT}"
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         api = self._api(project)

@@ -6,6 +6,7 @@ one project's jobs from another's.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ class LocalRayBackend:
     def __init__(self, head: LocalRayHead) -> None:
         self.head = head
         self.api = RayJobsApi(head.dashboard_url, head.auth_headers())
+        self._serve_lock = threading.Lock()
         settings = head.settings
         self.warm = WarmRunner(
             self.api, settings.home / "warm-runner", settings.warm_runner_idle_seconds
@@ -63,8 +65,33 @@ class LocalRayBackend:
     def follow_job_logs(self, project: str, submission_id: str) -> Iterator[str]:
         return self._jobs(submission_id).follow_logs(submission_id)
 
-    def apply_serve_config(self, project: str, config: dict[str, Any]) -> None:
-        self.api.apply_serve(config)
+    def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
+        """Serve's config is the whole head's: keep the other projects' applications as Serve
+        has them, under a lock so that two projects' changes never overwrite each other."""
+        with self._serve_lock:
+            deployed = self.api.serve_applications()
+            others = [
+                app["deployed_app_config"]
+                for name, app in deployed.items()
+                if not name.startswith(f"{project}.") and app.get("deployed_app_config")
+            ]
+            port = self.head.settings.ray_serve_port
+            self.api.apply_serve(
+                {
+                    "http_options": {"host": "127.0.0.1", "port": port},
+                    "applications": [*others, *applications],
+                }
+            )
+
+    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: app
+            for name, app in self.api.serve_applications().items()
+            if name.startswith(f"{project}.")
+        }
+
+    def serve_address(self, project: str) -> str:
+        return f"http://127.0.0.1:{self.head.settings.ray_serve_port}"
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         return self.head.dashboard_url, self.head.auth_headers()

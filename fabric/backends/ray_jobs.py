@@ -100,7 +100,13 @@ class RayJobsApi:
 
     def apply_serve(self, config: dict[str, Any]) -> None:
         """Declare the head's whole set of Serve applications (Serve's declarative API)."""
-        self._call("PUT", "/api/serve/applications/", json=config)
+        response = self._request("PUT", "/api/serve/applications/", json=config)
+        if response.status_code >= 400:
+            raise RayApiError(response.text.strip() or f"HTTP {response.status_code}")
+
+    def serve_applications(self) -> dict[str, dict[str, Any]]:
+        """Serve's applications by name, each with its status and deployed config."""
+        return self._call("GET", "/api/serve/applications/").get("applications") or {}
 
 
 def follow(

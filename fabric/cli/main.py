@@ -11,8 +11,10 @@ from fabric.cli import (
     dashboard,
     db,
     embedded,
+    endpoints,
     jobs,
     login,
+    models,
     pipelines,
     pools,
     projects,
@@ -49,6 +51,8 @@ app.add_typer(allocations.app, name="allocation")
 app.add_typer(templates.app, name="template")
 app.add_typer(jobs.app, name="job")
 app.add_typer(pipelines.app, name="pipeline")
+app.add_typer(models.app, name="model")
+app.add_typer(endpoints.app, name="endpoint")
 app.add_typer(cluster_configs.app, name="cluster-config")
 app.command()(usage.usage)
 app.command()(audit.audit)

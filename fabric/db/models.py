@@ -384,3 +384,133 @@ class PipelineTaskRunModel(Base):
     history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RegisteredModelModel(Base):
+    """A named model of a project; its versions are the registered artifacts."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    project: Mapped[ProjectModel] = relationship(lazy="joined")
+    versions: Mapped[list[ModelVersionModel]] = relationship(
+        back_populates="model", order_by="ModelVersionModel.version", passive_deletes=True
+    )
+    aliases: Mapped[list[ModelAliasModel]] = relationship(
+        order_by="ModelAliasModel.alias", passive_deletes=True
+    )
+
+
+class ModelVersionModel(Base):
+    """One registered artifact, immutable: where it lies, how to load it, and where it came
+    from (lineage). Job and pipeline run ids are copied, not referenced: a version outlives
+    the records of the runs that made it."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    framework: Mapped[str] = mapped_column(String(32))
+    uri: Mapped[str] = mapped_column(String(2000))
+    # `module:Class` of a custom model's code.
+    entry: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tags: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    source_uri: Mapped[str | None] = mapped_column(String(2000))
+    source_job_id: Mapped[int | None] = mapped_column(Integer)
+    pipeline_run_id: Mapped[int | None] = mapped_column(Integer)
+    dataset_uri: Mapped[str | None] = mapped_column(String(2000))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    model: Mapped[RegisteredModelModel] = relationship(back_populates="versions", lazy="joined")
+    user: Mapped[UserModel | None] = relationship(lazy="joined")
+
+
+class ModelAliasModel(Base):
+    """A movable name (`staging`, `production`, ...) for one version of a model."""
+
+    __tablename__ = "model_aliases"
+    __table_args__ = (UniqueConstraint("model_id", "alias"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id", ondelete="CASCADE"))
+    alias: Mapped[str] = mapped_column(String(63))
+    version: Mapped[int] = mapped_column(Integer)
+
+
+class EndpointModel(Base):
+    """An online endpoint: the spec it runs now (versions and weights, scale, options) and
+    the allocation that holds its replicas' resources against the project's quota."""
+
+    __tablename__ = "endpoints"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(63))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    # The newest revision Serve ran: a revision that fails to deploy goes back to it.
+    healthy_revision: Mapped[int | None] = mapped_column(Integer)
+    allocation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("allocations.id", ondelete="SET NULL")
+    )
+    # Why Serve does not have the spec yet (its cluster did not answer); empty once applied.
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    project: Mapped[ProjectModel] = relationship(lazy="joined")
+    user: Mapped[UserModel] = relationship(lazy="joined")
+
+
+class EndpointRevisionModel(Base):
+    """Every spec an endpoint has had, so that a rollback is one call and history is kept."""
+
+    __tablename__ = "endpoint_revisions"
+    __table_args__ = (UniqueConstraint("endpoint_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))
+    # Why, when Fabric made the revision itself (an automatic rollback).
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    user: Mapped[UserModel | None] = relationship(lazy="joined")
+
+
+class EndpointKeyModel(Base):
+    """An API key that calls one endpoint and nothing else; only its SHA-256 is kept."""
+
+    __tablename__ = "endpoint_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

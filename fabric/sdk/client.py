@@ -433,6 +433,106 @@ class Client:
         path = f"{self._pipelines(project)}/{_part(name)}/runs/{_part(run_id)}/rerun"
         return self._request("POST", path)
 
+    # Model registry
+
+    def _models(self, project: str) -> str:
+        return f"/api/v1/projects/{_part(project)}/models"
+
+    def register_model(
+        self,
+        project: str,
+        name: str,
+        source: str,
+        *,
+        framework: str | None = None,
+        entry: str | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+    ) -> Json:
+        """Copy a model (a job id, a run folder, or a model file or folder in the project's
+        storage or yours) into the registry as the next version of `name`."""
+        body = {
+            "source": source,
+            "framework": framework,
+            "entry": entry,
+            "description": description,
+            "tags": tags or {},
+        }
+        return self._request("POST", f"{self._models(project)}/{_part(name)}/versions", json=body)
+
+    def list_models(self, project: str) -> Json:
+        return self._request("GET", self._models(project))
+
+    def get_model(self, project: str, name: str) -> Json:
+        return self._request("GET", f"{self._models(project)}/{_part(name)}")
+
+    def get_model_version(self, project: str, name: str, which: str | int = "latest") -> Json:
+        """A version by number or alias."""
+        return self._request(
+            "GET", f"{self._models(project)}/{_part(name)}/versions/{_part(which)}"
+        )
+
+    def set_model_alias(self, project: str, name: str, alias: str, version: int) -> Json:
+        path = f"{self._models(project)}/{_part(name)}/aliases/{_part(alias)}"
+        return self._request("PUT", path, json={"version": version})
+
+    def delete_model_alias(self, project: str, name: str, alias: str) -> None:
+        self._request("DELETE", f"{self._models(project)}/{_part(name)}/aliases/{_part(alias)}")
+
+    # Endpoints
+
+    def _endpoint(self, project: str, name: str) -> str:
+        return f"/api/v1/projects/{_part(project)}/endpoints/{_part(name)}"
+
+    def apply_endpoint(self, project: str, name: str, spec: dict[str, Any]) -> Json:
+        """Create the endpoint or give it a new spec (a new revision); Serve is updated."""
+        return self._request("PUT", self._endpoint(project, name), json=spec)
+
+    def list_endpoints(self, project: str) -> Json:
+        return self._request("GET", f"/api/v1/projects/{_part(project)}/endpoints")
+
+    def get_endpoint(self, project: str, name: str) -> Json:
+        """Its spec, Serve's state of it, and the calls this server has passed to it."""
+        return self._request("GET", self._endpoint(project, name))
+
+    def delete_endpoint(self, project: str, name: str) -> None:
+        self._request("DELETE", self._endpoint(project, name))
+
+    def set_endpoint_traffic(self, project: str, name: str, weights: dict[str, float]) -> Json:
+        """Weights per version, as "MODEL@VERSION" or "VERSION": {"1": 80, "2": 20}."""
+        path = f"{self._endpoint(project, name)}/traffic"
+        return self._request("POST", path, json={"weights": weights})
+
+    def promote_endpoint(self, project: str, name: str, version: str | None = None) -> Json:
+        path = f"{self._endpoint(project, name)}/promote"
+        return self._request("POST", path, json={"version": version})
+
+    def rollback_endpoint(self, project: str, name: str, revision: int | None = None) -> Json:
+        path = f"{self._endpoint(project, name)}/rollback"
+        return self._request("POST", path, json={"revision": revision})
+
+    def endpoint_revisions(self, project: str, name: str) -> Json:
+        return self._request("GET", f"{self._endpoint(project, name)}/revisions")
+
+    def create_endpoint_key(self, project: str, name: str, key_name: str) -> Json:
+        """A key that calls this endpoint only; its secret is in `key`, shown once."""
+        path = f"{self._endpoint(project, name)}/keys"
+        return self._request("POST", path, json={"name": key_name})
+
+    def list_endpoint_keys(self, project: str, name: str) -> Json:
+        return self._request("GET", f"{self._endpoint(project, name)}/keys")
+
+    def revoke_endpoint_key(self, project: str, name: str, key_id: int) -> None:
+        self._request("DELETE", f"{self._endpoint(project, name)}/keys/{_part(key_id)}")
+
+    def predict(
+        self, project: str, name: str, instances: list[Any], *, version: str | None = None
+    ) -> Json:
+        """Call the endpoint with rows (objects by column, or lists in the model's order)."""
+        headers = {"x-fabric-version": version} if version else {}
+        path = f"/serve/{_part(project)}/{_part(name)}/predict"
+        return self._request("POST", path, json={"instances": instances}, headers=headers)
+
     # Jobs and usage
 
     def submit_job(

@@ -213,3 +213,45 @@ def meter(
         project=project.name,
         detail={"seconds": round(seconds, 3)},
     )
+
+
+def readmit(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    held: AllocationModel | None,
+    *,
+    resources: dict[str, float],
+    purpose: str,
+) -> AllocationModel:
+    """Trade a held allocation for one of new size in one transaction.
+
+    The quota sees the new size instead of the old, not beside it: an endpoint going from two
+    replicas to three needs room for one more, not for five. A refusal keeps the old one.
+    """
+    project, _, request = _prepare(session, actor, project_name, resources, None, None)
+    lock_project(session, project.id)
+    if held is not None:
+        meter(session, actor, project, held)
+        session.flush()
+    now = _decide(session, actor, project.id, request)
+    allocation = AllocationModel(
+        project_id=project.id,
+        user_id=actor.user.id,
+        purpose=purpose,
+        resources=resources,
+        state="active",
+        created_at=now,
+    )
+    session.add(allocation)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "allocation.create",
+        "allocation",
+        str(allocation.id),
+        project=project_name,
+        detail={"resources": resources, "purpose": purpose},
+    )
+    return allocation

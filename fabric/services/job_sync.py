@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from fabric import model_store
 from fabric.backends.base import BackendUnavailable, ComputeBackend, JobState, JobStatus
 from fabric.backends.ray_jobs import RayApiError
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import JobModel
 from fabric.errors import FabricError, QuotaExceeded
-from fabric.services import allocations, jobs
+from fabric.services import allocations, jobs, registry
 from fabric.services.actor import Actor
 
 log = logging.getLogger("fabric.jobs")
@@ -143,6 +144,8 @@ def _ended(
         _retry_later(session, settings, actor, job, state)
         return
     jobs.finish(session, actor, job, state.status.value, state.message)
+    if state.status is JobStatus.SUCCEEDED and job.template == model_store.REGISTER_TEMPLATE:
+        registry.import_from_job(session, settings, actor, job)
 
 
 def _retry_later(

@@ -1,0 +1,76 @@
+"""Who may call an endpoint, remembered for a few seconds per caller.
+
+Checking a key or token costs database reads; an endpoint answering hundreds of calls a
+second would spend more on them than on predicting. A revoked key or a removed member is
+refused at most `FABRIC_ENDPOINT_AUTH_CACHE_SECONDS` later (at once on the server where the
+change was made, which forgets everything it remembered).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from fabric.auth import secrets
+from fabric.backends.base import ComputeBackend
+from fabric.clock import Clock
+from fabric.services import endpoint_keys
+
+# Beyond this many remembered callers, start afresh rather than grow without bound.
+MAX_PASSES = 10_000
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What a call needs once admitted: where Serve is, and the endpoint's mirror."""
+
+    address: str
+    mirror: str | None
+    mirror_percent: float
+    expires: float
+
+
+class EndpointGate:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        backend: ComputeBackend,
+        ttl_seconds: float,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._backend = backend
+        self._ttl = ttl_seconds
+        self._passes: dict[tuple[str, str, str], Pass] = {}
+
+    async def admit(self, project: str, endpoint: str, secret: str | None) -> Pass:
+        """The call's pass; Unauthenticated or NotFound as `endpoint_keys.authorize` says."""
+        key = (project, endpoint, secrets.digest(secret) if secret else "")
+        known = self._passes.get(key)
+        if known is not None and known.expires > time.monotonic():
+            return known
+        issued = await run_in_threadpool(self._check, project, endpoint, secret)
+        if self._ttl > 0:
+            if len(self._passes) >= MAX_PASSES:
+                self._passes.clear()
+            self._passes[key] = issued
+        return issued
+
+    def _check(self, project: str, endpoint: str, secret: str | None) -> Pass:
+        with self._sessions() as session:
+            row = endpoint_keys.authorize(session, self._clock, project, endpoint, secret)
+            mirror = row.spec.get("mirror")
+        return Pass(
+            address=self._backend.serve_address(project),
+            mirror=f"{mirror['model']}@{mirror['version']}" if mirror else None,
+            mirror_percent=mirror["percent"] if mirror else 0.0,
+            expires=time.monotonic() + self._ttl,
+        )
+
+    def forget(self) -> None:
+        """Drop every remembered pass: keys, members or an endpoint's options changed."""
+        self._passes.clear()
