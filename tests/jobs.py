@@ -37,3 +37,16 @@ def signal_go(server: Server, project: str) -> None:
     folder = Path(server.settings.storage_root) / "projects" / project
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "go").touch()
+
+
+def wait_until(
+    read: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> dict[str, Any]:
+    """Poll `read()` until `done` says its answer is what the test waits for."""
+    deadline = time.monotonic() + timeout
+    answer = read()
+    while not done(answer):
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
+        answer = read()
+    return answer

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fabric.backends.base import (
     BackendUnavailable,
@@ -77,6 +76,8 @@ class KubeRayBackend:
         self._ready_timeout = ready_timeout_seconds
         self._idle = idle_seconds
         self._jobs_api = jobs_api
+        # Each ready cluster's Serve ingress (its head service), found with its Jobs API.
+        self._serve_urls: dict[str, str] = {}
         self._clock = clock
         self._apis: dict[str, RayJobsApi] = {}
         self._starting: dict[str, float] = {}
@@ -191,7 +192,9 @@ class KubeRayBackend:
             raise BackendUnavailable(f"Kubernetes: {exc}") from exc
         head = (cluster.get("status") or {}).get("head") or {}
         service = head.get("serviceName") or f"{cluster_name(project)}-head-svc"
-        url = f"http://{service}.{self.site.namespace(project)}.svc:{DASHBOARD_PORT}"
+        host = f"{service}.{self.site.namespace(project)}.svc"
+        url = f"http://{host}:{DASHBOARD_PORT}"
+        self._serve_urls[project] = f"http://{host}:{SERVE_PORT}"
         api = self._apis[project] = self._jobs_api(url, {"Authorization": f"Bearer {token}"})
         return api
 
@@ -218,19 +221,24 @@ class KubeRayBackend:
     def _on_cluster(self, spec: JobSpec) -> JobSpec:
         """The job as the cluster sees it: the server's storage folders are the pods' mounts
         (`/mnt/USER`, `/mnt/projects/PROJECT`), and the server is its Service."""
+        env = {
+            name: self._on_pods(value)
+            for name, value in spec.runtime_env.get("env_vars", {}).items()
+        }
+        if "FABRIC_URL" in env:
+            env["FABRIC_URL"] = self.site.server_url
+        return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env})
+
+    def _on_pods(self, path: str) -> str:
+        """A path of the server's storage as the pods mount it; any other value as it is."""
         mounts = {
             self._storage_root / "projects": project_mount(""),
             self._storage_root / "users": user_mount(""),
         }
-        env = {}
-        for name, value in spec.runtime_env.get("env_vars", {}).items():
-            for folder, mount in mounts.items():
-                if value == str(folder) or value.startswith(f"{folder}/"):
-                    value = mount.rstrip("/") + value[len(str(folder)) :]
-            env[name] = value
-        if "FABRIC_URL" in env:
-            env["FABRIC_URL"] = self.site.server_url
-        return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env})
+        for folder, mount in mounts.items():
+            if path == str(folder) or path.startswith(f"{folder}/"):
+                return mount.rstrip("/") + path[len(str(folder)) :]
+        return path
 
     def cluster(self, project: str) -> ClusterInfo:
         api = self._api(project)
@@ -270,14 +278,26 @@ class KubeRayBackend:
     def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
         # The cluster is the project's own: its Serve config is the project's alone.
         http = {"host": "0.0.0.0", "port": SERVE_PORT}
-        self._api(project).apply_serve({"http_options": http, "applications": applications})
+        on_pods = [{**app, "args": self._args_on_pods(app.get("args", {}))} for app in applications]
+        self._api(project).apply_serve({"http_options": http, "applications": on_pods})
+
+    def _args_on_pods(self, value: Any) -> Any:
+        """An application's args with every storage path in them (model artifacts) as the
+        replicas' pods mount it."""
+        if isinstance(value, str):
+            return self._on_pods(value)
+        if isinstance(value, dict):
+            return {key: self._args_on_pods(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._args_on_pods(item) for item in value]
+        return value
 
     def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
         return self._forget_on_failure(project, lambda api: api.serve_applications())
 
     def serve_address(self, project: str) -> str:
-        dashboard = urlsplit(self._api(project).base_url)
-        return f"http://{dashboard.hostname}:{SERVE_PORT}"
+        self._api(project)
+        return self._serve_urls[project]
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         api = self._api(project)

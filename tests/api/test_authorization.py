@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 
 from tests.factories import Project, User, create_project, create_user, unique
 from tests.jobs import wait_for
+from tests.serve_apps import models
 from tests.server import Server
 
 ROLES = ["anonymous", "nonmember", "viewer", "member", "owner", "admin"]
@@ -188,6 +189,67 @@ def _failed_run(cast: Cast) -> dict[str, Any]:
         run = client.post(runs, json={}).json()
         wait_for(lambda: client.get(f"{runs}/{run['id']}").json(), {"FAILED"})
     return {"name": name, "run_id": run["id"]}
+
+
+# Scaled to zero: an endpoint of the matrix starts its router but no model replica.
+IDLE_ENDPOINT = {
+    "versions": [{"model": "matrix"}],
+    "cpu": 0.01,
+    "autoscaling": {"min_replicas": 0, "max_replicas": 1},
+}
+
+
+def _model(cast: Cast) -> dict[str, Any]:
+    """The owner's model `matrix`, registered on first use from a file in the project."""
+    folder = cast.server.settings.storage_root / "projects" / cast.project.name / "incoming"
+    source = folder / "model.joblib"
+    if not source.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        models.sklearn(folder, models.points(20))
+        with cast.owner() as client:
+            client.post(
+                f"/api/v1/projects/{cast.project.name}/models/matrix/versions",
+                json={"source": str(source)},
+            ).raise_for_status()
+    return {"name": "matrix", "which": "1", "alias": "stable"}
+
+
+def _model_source(cast: Cast) -> dict[str, Any]:
+    return {"source": "incoming/model.joblib"}
+
+
+def _alias(cast: Cast) -> dict[str, Any]:
+    values = _model(cast)
+    with cast.owner() as client:
+        client.put(
+            f"/api/v1/projects/{cast.project.name}/models/matrix/aliases/stable",
+            json={"version": 1},
+        ).raise_for_status()
+    return values
+
+
+def _endpoint(cast: Cast, name: str = "shared") -> dict[str, Any]:
+    """The owner's endpoint `name`, made (again) when it is not there."""
+    _model(cast)
+    path = f"/api/v1/projects/{cast.project.name}/endpoints/{name}"
+    with cast.owner() as client:
+        if client.get(path).status_code == 404:
+            client.put(path, json=IDLE_ENDPOINT).raise_for_status()
+    return {"name": name}
+
+
+def _doomed_endpoint(cast: Cast) -> dict[str, Any]:
+    return _endpoint(cast, "doomed")
+
+
+def _key(cast: Cast) -> dict[str, Any]:
+    values = _endpoint(cast)
+    with cast.owner() as client:
+        key = client.post(
+            f"/api/v1/projects/{cast.project.name}/endpoints/shared/keys", json={"name": "k"}
+        )
+    key.raise_for_status()
+    return {**values, "key_id": key.json()["id"]}
 
 
 def _new_pool(cast: Cast) -> dict[str, Any]:
@@ -381,6 +443,53 @@ ROUTES = [
         (404, 403, 403, 200, 200),
         setup=_failed_run,
     ),
+    Route("GET", P + "/models", (404, 200, 200, 200, 200)),
+    Route("GET", P + "/models/{name}", (404, 200, 200, 200, 200), setup=_model),
+    Route(
+        "POST",
+        P + "/models/{name}/versions",
+        (404, 403, 201, 201, 201),
+        _model_source,
+        _model,
+    ),
+    Route("GET", P + "/models/{name}/versions/{which}", (404, 200, 200, 200, 200), setup=_model),
+    Route(
+        "PUT",
+        P + "/models/{name}/aliases/{alias}",
+        (404, 403, 200, 200, 200),
+        {"version": 1},
+        _model,
+    ),
+    Route("DELETE", P + "/models/{name}/aliases/{alias}", (404, 403, 204, 204, 204), setup=_alias),
+    Route("GET", P + "/endpoints", (404, 200, 200, 200, 200)),
+    Route(
+        "PUT",
+        P + "/endpoints/{name}",
+        (404, 403, 201, 200, 200),
+        IDLE_ENDPOINT,
+        lambda c: {**_model(c), "name": "put"},
+    ),
+    Route("GET", P + "/endpoints/{name}", (404, 200, 200, 200, 200), setup=_endpoint),
+    Route("DELETE", P + "/endpoints/{name}", (404, 403, 204, 204, 204), setup=_doomed_endpoint),
+    Route(
+        "POST",
+        P + "/endpoints/{name}/traffic",
+        (404, 403, 200, 200, 200),
+        {"weights": {"1": 100}},
+        _endpoint,
+    ),
+    Route("POST", P + "/endpoints/{name}/promote", (404, 403, 200, 200, 200), {}, _endpoint),
+    Route("POST", P + "/endpoints/{name}/rollback", (404, 403, 200, 200, 200), {}, _endpoint),
+    Route("GET", P + "/endpoints/{name}/revisions", (404, 200, 200, 200, 200), setup=_endpoint),
+    Route(
+        "POST",
+        P + "/endpoints/{name}/keys",
+        (404, 403, 201, 201, 201),
+        {"name": "app"},
+        _endpoint,
+    ),
+    Route("GET", P + "/endpoints/{name}/keys", (404, 200, 200, 200, 200), setup=_endpoint),
+    Route("DELETE", P + "/endpoints/{name}/keys/{key_id}", (404, 403, 204, 204, 204), setup=_key),
     # The Ray Jobs door and the dashboard: Ray's API, behind the same rules.
     Route("GET", R + "/api/version", (404, 200, 200, 200, 200)),
     Route("GET", R + "/api/packages/{protocol}/{name}", (404, 200, 200, 200, 200), setup=_package),
@@ -407,11 +516,17 @@ ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def cast(server: Server) -> Cast:
+def cast(server: Server) -> Iterator[Cast]:
     pool = unique("pool")
     with server.admin() as client:
         client.post("/api/v1/pools", json={"name": pool}).raise_for_status()
-    return Cast(server, create_project(server), create_user(server, prefix="outsider"), pool)
+    cast = Cast(server, create_project(server), create_user(server, prefix="outsider"), pool)
+    yield cast
+    # Its endpoints' Serve applications go, so that they hold no memory for later tests.
+    endpoints = f"/api/v1/projects/{cast.project.name}/endpoints"
+    with server.admin() as client:
+        for endpoint in client.get(endpoints).json():
+            client.delete(f"{endpoints}/{endpoint['name']}").raise_for_status()
 
 
 def _case_id(route: Route) -> str:

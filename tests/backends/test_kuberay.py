@@ -70,6 +70,7 @@ class Heads:
         self.asked: list[tuple[str, dict[str, str]]] = []
         self.submitted: list[JobSpec] = []
         self.ran: list[str] = []
+        self.serve_configs: list[dict[str, Any]] = []
 
     def __call__(self, url: str, headers: dict[str, str]) -> RayJobsApi:
         self.asked.append((url, headers))
@@ -83,6 +84,10 @@ class Heads:
                     return spec.submission_id
                 heads.ran.append(spec.submission_id)
                 return super().submit(spec)
+
+            def apply_serve(self, config: dict[str, Any]) -> None:
+                """Recorded only: the session's head serves other tests' applications."""
+                heads.serve_configs.append(config)
 
             def busy(self) -> bool:
                 """The session's head is shared: only this test's jobs are the cluster's."""
@@ -279,6 +284,26 @@ def test_a_restarted_server_releases_the_clusters_an_earlier_one_made(
     assert emulator.get(RAY_CLUSTERS, NAMESPACE, "vision") is None
     clock.now += 601
     assert restarted.release_idle() == [], "a project without a cluster is let go"
+
+
+def test_endpoints_are_served_by_the_projects_cluster_with_its_paths(
+    emulator: KubeEmulator, head: LocalRayHead
+) -> None:
+    backend = _backend(emulator, Heads(head), Clock(), ["alice"])
+    with pytest.raises(ClusterStarting):
+        backend.serve_address("vision")
+    emulator.set_status(
+        RAY_CLUSTERS, NAMESPACE, "vision", {"state": "ready", "head": {"serviceName": "v-svc"}}
+    )
+    artifact = f"{STORAGE}/projects/vision/models/churn/3/model.joblib"
+    app = {"name": "vision.churn", "args": {"versions": [{"uri": artifact, "weight": 1}]}}
+    backend.apply_serve_config("vision", [app])
+    [config] = backend._jobs_api.serve_configs  # type: ignore[attr-defined]
+    assert config["http_options"] == {"host": "0.0.0.0", "port": 8000}
+    assert config["applications"][0]["args"]["versions"] == [
+        {"uri": "/mnt/projects/vision/models/churn/3/model.joblib", "weight": 1}
+    ]
+    assert backend.serve_address("vision") == "http://v-svc.fabric-vision.svc:8000"
 
 
 def test_transient_failures_are_retried_and_existing_objects_reused(

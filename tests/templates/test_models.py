@@ -24,6 +24,7 @@ from sklearn.preprocessing import StandardScaler
 
 from fabric import model_files
 from tests.factories import create_project
+from tests.jobs import wait_until
 from tests.server import Server
 from tests.templates.runs import ONE_SERVER, TINY, finish, local, submit
 
@@ -259,7 +260,12 @@ def test_register_numbers_versions_and_keeps_a_manifest(
     assert manifest["framework"] == "sklearn"
     assert manifest["metrics"] == {"accuracy": 0.9}
     assert manifest["features"] == FEATURES
-    assert manifest["source"] == {"uri": str(source), "run": str(source.parent), "job": 7}
+    assert manifest["source"] == {
+        "uri": str(source),
+        "run": str(source.parent),
+        "job": 7,
+        "dataset": None,
+    }
     assert manifest["registered_by_job"] == int(run_dir.name.removeprefix("job-"))
     assert manifest["tags"] == {"stage": "staging"}
     assert manifest["created_at"].endswith("+00:00")
@@ -267,6 +273,20 @@ def test_register_numbers_versions_and_keeps_a_manifest(
     other = json.loads(Path(from_file["manifest_uri"]).read_text())
     assert (other["framework"], other["source"]["job"], other["metrics"]) == ("xgboost", None, {})
     assert Path(from_file["model_uri"]).read_bytes() == models["xgboost"].read_bytes()
+
+    # The server entered both versions into the project's registry when the jobs succeeded.
+    with jobs.server.client(jobs.token) as client:
+        registered = wait_until(
+            lambda: client.get(f"/api/v1/projects/{jobs.project}/models/churn").json(),
+            lambda model: len(model.get("versions", [])) == 2,
+        )
+    by_version = {v["version"]: v for v in registered["versions"]}
+    entered = by_version[from_run["model_version"]]
+    assert entered["sha256"] == from_run["sha256"]
+    assert entered["uri"] == from_run["model_uri"]
+    assert entered["lineage"]["job"] == 7
+    assert entered["signature"]["inputs"] == [{"name": n, "type": "number"} for n in FEATURES]
+    assert by_version[from_file["model_version"]]["framework"] == "xgboost"
 
 
 @ONE_SERVER
