@@ -20,6 +20,7 @@ export FABRIC_URL="http://127.0.0.1:$port"
 # (Ray's socket paths must stay short).
 export FABRIC_RAY_GCS_PORT=26479 FABRIC_RAY_DASHBOARD_PORT=28365
 export FABRIC_RAY_CLIENT_PORT=20011 FABRIC_RAY_DASHBOARD_AGENT_PORT=20012
+export FABRIC_RAY_SERVE_PORT=28100
 FABRIC_RAY_FOLDER="$(mktemp -d /tmp/fabric-demo-ray-XXXXXX)"
 export FABRIC_RAY_FOLDER
 export FABRIC_ADMIN_USER=admin
@@ -223,7 +224,7 @@ tasks:
   register:
     template: model-register
     after: [evaluate_forest]
-    params: {model: "{{ tasks.forest.outputs.model_uri }}", name: churn-forest}
+    params: {model: "{{ tasks.forest.outputs.model_uri }}", name: churn}
 YAML
 as_alice pipeline apply vision -f "$FABRIC_HOME/churn.yaml"
 as_alice pipeline show vision churn
@@ -242,6 +243,58 @@ for task in run["tasks"]:
     name, status = task["task"], task["status"]
     print(f"{name:16} {status:10} {json.dumps(shown)}")
 '
+
+step "The pipeline registered the forest as version 1 of the model churn; alice registers the boosted trees as version 2"
+as_alice model list vision
+best="$(FABRIC_HOME="$alice_home" "$fabric" pipeline runs vision churn --json | "$python" -c '
+import json, sys
+tasks = {t["task"]: t for t in json.load(sys.stdin)[0]["tasks"]}
+print(tasks["boost"]["job_id"], tasks["evaluate_boost"]["outputs"]["metrics"]["accuracy"],
+      tasks["evaluate_forest"]["outputs"]["metrics"]["accuracy"])
+')"
+read -r boost_job boost_accuracy forest_accuracy <<<"$best"
+as_alice model register vision churn "$boost_job" --description "XGBoost from the churn pipeline"
+as_alice model show vision churn
+# The better of the two on the held-out rows goes to production.
+production="$("$python" -c 'import sys; print(2 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' \
+    "$boost_accuracy" "$forest_accuracy")"
+canary=$((3 - production))
+echo "held-out accuracy: forest $forest_accuracy, boosted trees $boost_accuracy"
+as_alice model alias vision churn production "$production"
+as_alice model show vision churn production
+
+step "alice deploys churn@production on Ray Serve: no serving code, the registry says how to load it"
+as_alice endpoint deploy vision churn --model churn@production --cpu 0.25
+as_alice endpoint call vision churn --data '{"instances": [{"x": 3, "z": 4}, {"x": 18, "z": 9}]}'
+echo '(alice) $ curl -H "Authorization: Bearer fabp_..." '"$FABRIC_URL"'/serve/vision/churn/predict -d '"'"'{"instance": {"x": 18, "z": 9}}'"'"
+"$python" -c '
+import json, sys, urllib.request
+request = urllib.request.Request(sys.argv[1], data=json.dumps({"instance": {"x": 18, "z": 9}}).encode(),
+    headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+with urllib.request.urlopen(request) as answer:
+    print("HTTP", answer.status, "x-fabric-model-version:", answer.headers["x-fabric-model-version"])
+    print(answer.read().decode())
+' "$FABRIC_URL/serve/vision/churn/predict" "$alice_token"
+
+step "A canary: 20% of the calls go to the other version"
+as_alice endpoint traffic vision churn "$production=80" "$canary=20"
+"$python" -c '
+import json, sys, urllib.request
+from collections import Counter
+seen = Counter()
+for _ in range(100):
+    request = urllib.request.Request(sys.argv[1], data=b"{\"instance\": {\"x\": 5, \"z\": 5}}",
+        headers={"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        seen[answer.headers["x-fabric-model-version"]] += 1
+print("100 calls answered by:", dict(sorted(seen.items())))
+' "$FABRIC_URL/serve/vision/churn/predict" "$alice_token"
+as_alice endpoint show vision churn
+
+step "Roll back to the previous revision in one call; every change is a revision"
+as_alice endpoint rollback vision churn
+as_alice endpoint revisions vision churn
+as_alice endpoint delete vision churn
 
 step "A GPU job: the quota admits it, but Ray has no GPU here, so it stays PENDING until stopped"
 as_admin quota set vision cpu 4 --kind concurrent
