@@ -12,8 +12,15 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fabric import names
-from fabric.db.models import AllocationModel, PoolModel, ProjectModel, UsageModel
-from fabric.errors import InvalidSpec, NotFound, QuotaExceeded
+from fabric.db.models import (
+    AllocationModel,
+    EndpointModel,
+    JobModel,
+    PoolModel,
+    ProjectModel,
+    UsageModel,
+)
+from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
 from fabric.quota import engine
 from fabric.quota.engine import Scope
 from fabric.services import audit, pools, projects, quotas
@@ -169,12 +176,31 @@ def release(
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     allocation = _in_project(session, project, allocation_id)
     projects.require_own_or_owner(session, actor, project, allocation.user_id, "allocation")
+    _refuse_if_held(session, allocation)
     # Under the project's lock, so that two releases of one allocation meter it once and
     # every admission sees releases in the order of their timestamps.
     lock_project(session, project.id)
     meter(session, actor, project, allocation)
     session.commit()
     return allocation
+
+
+def _refuse_if_held(session: Session, allocation: AllocationModel) -> None:
+    """A job's or an endpoint's allocation ends with it: released alone, the quota would stop
+    counting what still runs."""
+    if allocation.state != "active":
+        return
+    job = session.scalar(select(JobModel.id).where(JobModel.allocation_id == allocation.id))
+    if job is not None:
+        raise Conflict(f"allocation {allocation.id} is held by job {job}; stop the job instead")
+    endpoint = session.scalar(
+        select(EndpointModel.name).where(EndpointModel.allocation_id == allocation.id)
+    )
+    if endpoint is not None:
+        raise Conflict(
+            f"allocation {allocation.id} is held by endpoint {endpoint!r}; scale or delete "
+            "the endpoint instead"
+        )
 
 
 def meter(

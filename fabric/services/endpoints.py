@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fabric import names
@@ -28,7 +29,7 @@ from fabric.db.models import (
     ModelVersionModel,
     ProjectModel,
 )
-from fabric.errors import InvalidSpec, NotFound
+from fabric.errors import Conflict, InvalidSpec, NotFound
 from fabric.services import allocations, audit, projects, registry, serve_config
 from fabric.services.actor import Actor
 from fabric.services.endpoint_specs import (
@@ -159,7 +160,11 @@ def apply(
         endpoint.revision += 1
         endpoint.updated_at = now
     endpoint.allocation_id = allocation.id
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"endpoint {name!r} was created meanwhile; apply again") from None
     action = action or ("create" if created else "update")
     session.add(
         EndpointRevisionModel(

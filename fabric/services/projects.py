@@ -7,7 +7,13 @@ from sqlalchemy.orm import Session
 
 from fabric import names
 from fabric.backends.base import ComputeBackend
-from fabric.db.models import AllocationModel, MembershipModel, ProjectModel, UserModel
+from fabric.db.models import (
+    AllocationModel,
+    EndpointModel,
+    MembershipModel,
+    ProjectModel,
+    UserModel,
+)
 from fabric.errors import Conflict, Forbidden, NotFound
 from fabric.services import audit, users
 from fabric.services.actor import Actor
@@ -102,6 +108,13 @@ def delete(session: Session, backend: ComputeBackend, actor: Actor, name: str) -
     and the call can be repeated, rather than leaving a cluster nobody owns.
     """
     project = get_for(session, actor, name, Role.OWNER)
+    serving = session.scalars(
+        select(EndpointModel.name).where(EndpointModel.project_id == project.id)
+    ).all()
+    if serving:
+        raise Conflict(
+            f"project {name!r} still serves endpoints {', '.join(serving)}; delete them first"
+        )
     active = session.scalar(
         select(func.count())
         .select_from(AllocationModel)

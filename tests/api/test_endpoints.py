@@ -346,3 +346,18 @@ def test_metrics_are_for_administrators(scene: Scene, server: Server) -> None:
     assert "fabric_endpoint_request_seconds_bucket" in text
     with scene.member() as client:
         assert client.get("/metrics").status_code == 403
+
+
+def test_an_endpoint_holds_its_allocation_and_its_project(scene: Scene) -> None:
+    with scene.member() as client:
+        held = client.get(f"{scene.base}/endpoints/churn").json()
+        allocations = client.get(f"{scene.base}/allocations", params={"state": "active"}).json()
+        [mine] = [a for a in allocations if a["purpose"] == "endpoint churn"]
+        assert mine["resources"] == held["resources"]
+        released = client.post(f"{scene.base}/allocations/{mine['id']}/release")
+    assert released.status_code == 409
+    assert "held by endpoint 'churn'" in released.json()["detail"]
+    with scene.server.client(scene.project.owner.token) as owner:
+        deleted = owner.delete(scene.base)
+    assert deleted.status_code == 409
+    assert "still serves endpoints churn, counter" in deleted.json()["detail"]
