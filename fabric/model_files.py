@@ -7,17 +7,21 @@ and serving read models through `load(uri, framework)`, which returns a `Model` 
 
 Files follow the templates' conventions: scikit-learn `model.joblib`, XGBoost `model.ubj`,
 LightGBM `model.txt`, TorchScript `model.pt` (also inside a `torch` run's folder), ONNX
-`model.onnx`, TensorFlow a SavedModel folder or a `.keras` file. Networks (TorchScript,
-TensorFlow, ONNX with one output) follow one rule: an output of one number per row is a
-regression, of several per row a score per class (probabilities if they already sum to one,
-logits otherwise). Private and light at import, like a template: libraries load inside
-the functions that use them.
+`model.onnx`, TensorFlow a SavedModel folder or a `.keras` file; a custom model is a folder of
+the user's own code, whose entry `module:Class` names a class with `load(folder)` and
+`predict(frame)`. Networks (TorchScript, TensorFlow, ONNX with one output) follow one rule: an
+output of one number per row is a regression, of several per row a score per class
+(probabilities if they already sum to one, logits otherwise). Private and light at import,
+like a template: libraries load inside the functions that use them.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -26,7 +30,9 @@ from pydantic import BaseModel, Field
 
 from fabric import runtime
 
-Framework = Literal["sklearn", "xgboost", "lightgbm", "torch", "torchscript", "onnx", "tensorflow"]
+Framework = Literal[
+    "sklearn", "xgboost", "lightgbm", "torch", "torchscript", "onnx", "tensorflow", "custom"
+]
 FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 FILES = {
     "sklearn": "model.joblib",
@@ -323,17 +329,20 @@ def _dense(probabilities: Any) -> Any:
     return np.asarray(probabilities)
 
 
-def load(uri: str | Path, framework: str, *, gpu: bool = False) -> Model:
+def load(uri: str | Path, framework: str, *, gpu: bool = False, entry: str | None = None) -> Model:
     """The model saved at `uri` by `framework`'s convention; ModelError when it cannot be read.
 
     With `gpu`, TorchScript, XGBoost and ONNX models predict on the GPU where this process
-    sees one (TensorFlow takes one by itself); the others always run on the CPU.
+    sees one (TensorFlow takes one by itself); the others always run on the CPU. A `custom`
+    model needs its `entry`, `module:Class`.
     """
     path = Path(uri)
     if path.is_dir() and framework in FILES and (path / FILES[framework]).exists():
         path = path / FILES[framework]
     if not path.exists():
         raise ModelError(f"no {framework} model at {path}")
+    if framework == "custom":
+        return _load_custom(path, entry)
     loaders = {
         "sklearn": _load_sklearn,
         "xgboost": _load_xgboost,
@@ -419,3 +428,64 @@ def _load_tensorflow(path: Path, gpu: bool) -> Model:
     signature = loaded.signatures["serving_default"]
     [name] = signature.structured_input_signature[1]
     return TensorFlowModel(lambda matrix: signature(**{name: tf.constant(matrix)}))
+
+
+class CustomModel(Model):
+    """The user's own class: its `predict(frame)` gives the predictions as they are."""
+
+    framework = "custom"
+
+    def predict(self, frame: Any) -> Any:
+        return self.native.predict(frame)
+
+
+_ENTRY = re.compile(r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<name>[A-Za-z_]\w*)$")
+
+
+def _load_custom(path: Path, entry: str | None) -> Model:
+    """Import `module:Class` from the model's folder, make one and let it load the folder.
+
+    The folder goes first on sys.path, so the user's module may import its siblings. Where the
+    folder holds the module and one of that name was imported earlier from elsewhere (another
+    custom model's folder), the earlier one is forgotten, so each model gets its own code.
+    """
+    if not path.is_dir():
+        raise ModelError(f"a custom model is a folder holding its code; {path} is a file")
+    if not entry:
+        raise ModelError(f"the custom model at {path} needs its entry, module:Class")
+    match = _ENTRY.match(entry)
+    if not match:
+        raise ModelError(f"the entry {entry!r} of a custom model is not module:Class")
+    module_name, class_name = match["module"], match["name"]
+    folder = str(path.resolve())
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    top = module_name.partition(".")[0]
+    if (path / f"{top}.py").is_file() or (path / top).is_dir():
+        stale = [
+            name
+            for name, cached in sys.modules.items()
+            if (name == top or name.startswith(f"{top}."))
+            and not str(getattr(cached, "__file__", "")).startswith(folder + os.sep)
+        ]
+        for name in stale:
+            del sys.modules[name]
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelError(
+            f"cannot import {module_name} of the custom model at {path}: {exc}"
+        ) from exc
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ModelError(f"{module_name} of the custom model at {path} has no class {class_name}")
+    lacking = [name for name in ("load", "predict") if not callable(getattr(cls, name, None))]
+    if lacking:
+        raise ModelError(
+            f"{entry} of the custom model at {path} has no {' or '.join(lacking)} method"
+        )
+    instance = cls()
+    instance.load(path)
+    return CustomModel(instance, getattr(instance, "features", None))

@@ -56,8 +56,9 @@ def _deployment(spec: EndpointSpec, key: str, now: datetime) -> dict[str, Any]:
         }
     else:
         options["num_replicas"] = low
-    if spec.batching:
-        options["user_config"] = spec.batching.model_dump()
+    # Always sent: Serve does not reconfigure running replicas when user_config goes away, so
+    # turning batching off is an empty one.
+    options["user_config"] = spec.batching.model_dump() if spec.batching else {}
     return options
 
 

@@ -131,3 +131,6 @@ def test_the_serve_application_follows_the_spec_and_the_hour() -> None:
     assert v3["autoscaling_config"]["min_replicas"] == 2
     assert night["deployments"][1]["autoscaling_config"]["max_replicas"] == 3
     assert serve_config.digest([day]) != serve_config.digest([night])
+    unbatched = SimpleNamespace(name="churn", revision=8, spec={**endpoint.spec, "batching": None})
+    plain = serve_config.application("vision", unbatched, rows, MONDAY_NOON)
+    assert plain["deployments"][1]["user_config"] == {}, "turns batching off in running replicas"
