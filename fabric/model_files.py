@@ -51,6 +51,14 @@ SUFFIXES = {
     ".onnx": "onnx",
     ".keras": "tensorflow",
 }
+# The registry's files (fabric.model_store writes them): a version's folder holds the model
+# and its manifest; a model's folder, its aliases. A registered model is named to a template
+# as `model:NAME`, `model:NAME@VERSION` or `model:NAME@ALIAS`.
+MANIFEST = "manifest.json"
+ALIASES = "aliases.json"
+REGISTERED = "model:"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+_REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})(?:@(?P<which>[\w.-]+))?$")
 # Stored inside a converted ONNX model (metadata) or a TorchScript file (an extra file):
 # the input columns in order, since neither format names them otherwise.
 FEATURES_KEY = "features"
@@ -60,8 +68,8 @@ class SavedModel(BaseModel):
     """The parameters that name a saved model: those of every template that reads one."""
 
     model: str = Field(
-        description="the model: a job id or run folder of the job that saved it, or the model's "
-        "own file or folder"
+        description="the model: a job id or run folder of the job that saved it, the model's "
+        "own file or folder, or a registered version as model:NAME@VERSION or model:NAME@ALIAS"
     )
     framework: Framework | None = Field(
         default=None,
@@ -93,6 +101,8 @@ class Source:
 def resolve(model: str, framework: str | None = None) -> Source:
     """`model` as a Fabric job id, a run folder (its `outputs.json` names the model), or a
     model's own file or folder; the framework as given, else as the run says, else guessed."""
+    if model.startswith(REGISTERED):
+        return registered(runtime.project_dir() / "models", model[len(REGISTERED) :], framework)
     run: Path | None = None
     outputs: dict[str, Any] = {}
     path = Path(model).absolute()
@@ -111,6 +121,46 @@ def resolve(model: str, framework: str | None = None) -> Source:
     if framework not in FRAMEWORKS:
         raise ModelError(f"unknown framework {framework!r}; one of {', '.join(FRAMEWORKS)}")
     return Source(uri=path, framework=framework, run=run, outputs=outputs)
+
+
+def locate(models_dir: Path, reference: str) -> Path:
+    """The folder of a registered version named `NAME`, `NAME@VERSION` or `NAME@ALIAS`."""
+    match = _REFERENCE.match(reference)
+    if not match:
+        raise ModelError(f"{reference!r} is not NAME, NAME@VERSION or NAME@ALIAS")
+    name, which = match["name"], match["which"]
+    folder = models_dir / name
+    found = folder.iterdir() if folder.is_dir() else ()
+    versions = sorted(int(p.name) for p in found if p.name.isdigit())
+    if not versions:
+        raise ModelError(f"no registered model {name!r} in this project")
+    if which is None:
+        version = versions[-1]
+    elif which.isdigit():
+        version = int(which)
+    else:
+        aliases_file = folder / ALIASES
+        aliases = json.loads(aliases_file.read_text()) if aliases_file.is_file() else {}
+        if which not in aliases:
+            known = ", ".join(sorted(aliases)) or "none"
+            raise ModelError(f"model {name!r} has no alias {which!r}; its aliases: {known}")
+        version = aliases[which]
+    if version not in versions:
+        raise ModelError(f"model {name!r} has no version {version}")
+    return folder / str(version)
+
+
+def registered(models_dir: Path, reference: str, framework: str | None = None) -> Source:
+    """A registered version as a Source: its copy of the model, as its manifest says."""
+    folder = locate(models_dir, reference)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    outputs = {key: manifest.get(key) for key in ("metrics", "features", "entry")}
+    return Source(
+        uri=folder / manifest["artifact"],
+        framework=framework or manifest["framework"],
+        run=None,
+        outputs=outputs,
+    )
 
 
 def _guess(path: Path) -> str:

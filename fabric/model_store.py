@@ -13,22 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fabric.model_files import ModelError, Source
+from fabric.model_files import ALIASES, MANIFEST, Source
 
 # The job template that registers versions; the server enters what it wrote when it succeeds.
 REGISTER_TEMPLATE = "model-register"
-MANIFEST = "manifest.json"
-ALIASES = "aliases.json"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-# `NAME@VERSION` or `NAME@ALIAS`; a bare NAME is its newest version.
-_REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})(?:@(?P<which>[\w.-]+))?$")
 
 
 def checksum(path: Path) -> str:
@@ -125,31 +119,3 @@ def write_aliases(models_dir: Path, name: str, aliases: dict[str, int]) -> None:
     scratch = folder / f".{ALIASES}.{os.getpid()}"
     scratch.write_text(json.dumps(aliases, indent=2, sort_keys=True))
     scratch.replace(folder / ALIASES)
-
-
-def locate(models_dir: Path, reference: str) -> Path:
-    """The folder of a registered version named `NAME`, `NAME@VERSION` or `NAME@ALIAS`."""
-    match = _REFERENCE.match(reference)
-    if not match:
-        raise ModelError(f"{reference!r} is not NAME, NAME@VERSION or NAME@ALIAS")
-    name, which = match["name"], match["which"]
-    folder = models_dir / name
-    versions = (
-        sorted(int(p.name) for p in folder.glob("*") if p.name.isdigit()) if folder.is_dir() else []
-    )
-    if not versions:
-        raise ModelError(f"no registered model {name!r} in this project")
-    if which is None:
-        version = versions[-1]
-    elif which.isdigit():
-        version = int(which)
-    else:
-        aliases_file = folder / ALIASES
-        aliases = json.loads(aliases_file.read_text()) if aliases_file.is_file() else {}
-        if which not in aliases:
-            known = ", ".join(sorted(aliases)) or "none"
-            raise ModelError(f"model {name!r} has no alias {which!r}; its aliases: {known}")
-        version = aliases[which]
-    if version not in versions:
-        raise ModelError(f"model {name!r} has no version {version}")
-    return folder / str(version)

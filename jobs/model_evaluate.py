@@ -94,7 +94,7 @@ def run(params: Params) -> dict[str, Any]:
 
     try:
         source = model_files.resolve(params.model, params.framework)
-        model = model_files.load(source.uri, source.framework)
+        model = model_files.load(source.uri, source.framework, entry=source.outputs.get("entry"))
         frame = pd.read_parquet(params.dataset)
         inputs = _features(params, source, model, frame)
         predicted = model.predict(inputs)

@@ -24,7 +24,7 @@ class Params(BaseModel):
         "and features come along), or the model's own file or folder"
     )
     name: str = Field(
-        pattern=model_store.NAME_PATTERN,
+        pattern=model_files.NAME_PATTERN,
         description="the registered model's name; each registration adds a version to it",
     )
     framework: model_files.Framework | None = Field(
@@ -61,7 +61,7 @@ def run(params: Params) -> dict[str, Any]:
         "model_version": version,
         "model_uri": str(target),
         "framework": source.framework,
-        "manifest_uri": str(folder / model_store.MANIFEST),
+        "manifest_uri": str(folder / model_files.MANIFEST),
         "sha256": manifest["sha256"],
     }
 

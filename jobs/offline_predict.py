@@ -46,7 +46,9 @@ class Predictor:
     def __init__(
         self, source: model_files.Source, features: list[str] | None, params: Params, gpu: bool
     ) -> None:
-        self.model = model_files.load(source.uri, source.framework, gpu=gpu)
+        self.model = model_files.load(
+            source.uri, source.framework, gpu=gpu, entry=source.outputs.get("entry")
+        )
         self.features = features or self.model.features
         self.params = params
 

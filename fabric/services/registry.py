@@ -42,7 +42,7 @@ def models_dir(settings: Settings, project: str) -> Path:
 
 
 def _check_name(name: str) -> None:
-    if not re.fullmatch(model_store.NAME_PATTERN, name):
+    if not re.fullmatch(model_files.NAME_PATTERN, name):
         raise InvalidSpec(
             f"model name {name!r}: use letters, digits, '.', '_' and '-', starting with a "
             "letter or digit, at most 100 characters"

@@ -81,18 +81,18 @@ def test_aliases_move_and_jobs_find_them_in_storage(server: Server, project: Pro
     models_dir = Path(server.settings.storage_root) / "projects" / project.name / "models"
     with server.client(project.member.token) as client:
         assert client.put(f"{base}/aliases/production", json={"version": 1}).status_code == 200
-        assert model_store.locate(models_dir, "ranker@production").name == "1"
+        assert model_files.locate(models_dir, "ranker@production").name == "1"
         moved = client.put(f"{base}/aliases/production", json={"version": 2})
         assert moved.json()["aliases"] == ["production"]
         assert client.get(f"{base}/versions/production").json()["version"] == 2
-        assert model_store.locate(models_dir, "ranker@production").name == "2"
+        assert model_files.locate(models_dir, "ranker@production").name == "2"
         assert client.get(base).json()["aliases"] == {"production": 2}
         assert client.delete(f"{base}/aliases/production").status_code == 204
         missing = client.get(f"{base}/versions/production")
         assert missing.status_code == 404
         assert "no alias 'production'" in missing.json()["detail"]
         with pytest.raises(model_files.ModelError, match="no alias 'production'"):
-            model_store.locate(models_dir, "ranker@production")
+            model_files.locate(models_dir, "ranker@production")
         assert client.get(f"{base}/versions/latest").json()["version"] == 2
         refused = client.put(f"{base}/aliases/staging", json={"version": 9})
         assert refused.status_code == 404 and "no version 9" in refused.json()["detail"]

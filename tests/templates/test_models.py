@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fabric import model_files
+from fabric import model_files, model_store
 from tests.factories import create_project
 from tests.jobs import wait_until
 from tests.server import Server
@@ -385,3 +385,21 @@ def test_a_model_is_found_by_the_id_of_the_job_that_saved_it(
     assert f"model-register: job 13 has no run folder in this project ({runs / 'job-13'})" in (
         missing.stderr
     )
+
+
+def test_templates_take_a_registered_version_by_alias(
+    tmp_path: Path, models: dict[str, Any]
+) -> None:
+    """`model:NAME@ALIAS` reads the registry's folders, as the server leaves them."""
+    models_dir = tmp_path / "fabric-local" / "project" / "models"
+    source = model_files.resolve(str(models["sklearn_run"]))
+    for _ in range(2):
+        model_store.write_version(source, models_dir, "churn", project="local")
+    model_store.write_aliases(models_dir, "churn", {"production": 1})
+    data = ("--dataset", str(models["dataset"]), "--target", "label")
+    result = local("jobs.model_evaluate", "--model", "model:churn@production", *data, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert str(models_dir / "churn" / "1" / "model.joblib") in result.stdout + result.stderr
+    unknown = local("jobs.model_evaluate", "--model", "model:churn@staging", *data, cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "model 'churn' has no alias 'staging'; its aliases: production" in unknown.stderr
