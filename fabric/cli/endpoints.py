@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
-from fabric.cli.options import JsonOption, split_pairs
+from fabric.cli.options import JsonOption, read_mapping, split_pairs
 from fabric.cli.output import print_fields, print_json, print_table, when
 from fabric.sdk import Client
 
@@ -46,18 +45,6 @@ def _traffic(value: str) -> dict[str, Any]:
         except ValueError:
             raise CliError(f"--model {value!r}: the weight after ':' is a number") from None
     return entry
-
-
-def _spec_file(path: Path) -> dict[str, Any]:
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise CliError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(spec, dict):
-        raise CliError(f"{path}: an endpoint spec is a mapping (versions, replicas, ...)")
-    return spec
 
 
 def _wait(client: Client, project: str, name: str, revision: int, timeout: float) -> dict[str, Any]:
@@ -131,7 +118,11 @@ def deploy(
     json_: JsonOption = False,
 ) -> None:
     """Serve registered model versions at /serve/PROJECT/NAME (a new revision if it exists)."""
-    spec = _spec_file(file) if file else {}
+    spec = (
+        read_mapping(file, "an endpoint spec is a mapping (versions, replicas, ...)")
+        if file
+        else {}
+    )
     if model:
         spec["versions"] = [_traffic(value) for value in model]
     if "versions" not in spec:

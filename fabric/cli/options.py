@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+import yaml
 
 from fabric.cli.errors import CliError
 
@@ -48,3 +50,17 @@ def moment(value: str | None, option: str) -> datetime | None:
             f"{option} expects an ISO 8601 time, e.g. 2025-01-31T09:00, got {value!r}"
         ) from None
     return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file holding a mapping (a pipeline's or an endpoint's spec), or one error line."""
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        # YAML's message spans lines (with a caret under the spot): one line here.
+        raise CliError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(spec, dict):
+        raise CliError(f"{path}: {what}")
+    return spec

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
-from fabric.cli.options import JsonOption, moment, split_pairs
+from fabric.cli.options import JsonOption, moment, read_mapping, split_pairs
 from fabric.cli.output import cell, print_fields, print_json, print_table, when
 from fabric.sdk import Client
 
@@ -29,15 +29,10 @@ STYLES = {"SUCCEEDED": "green", "FAILED": "red", "UPSTREAM_FAILED": "red", "RUNN
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        # YAML's message spans lines (with a caret under the spot): one line here.
-        raise CliError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise CliError(f"{path}: a pipeline is a mapping with a name and tasks")
+    what = "a pipeline is a mapping with a name and tasks"
+    spec = read_mapping(path, what)
+    if not isinstance(spec.get("name"), str):
+        raise CliError(f"{path}: {what}")
     return spec
 
 

@@ -70,10 +70,28 @@ def admit(
     _decide(session, actor, project.id, request)
     lock_project(session, project.id)
     now = _decide(session, actor, project.id, request)
+    allocation = _grant(
+        session, actor, project, resources, pool_row, purpose, expected_seconds, now
+    )
+    session.commit()
+    return allocation
+
+
+def _grant(
+    session: Session,
+    actor: Actor,
+    project: ProjectModel,
+    resources: dict[str, float],
+    pool: PoolModel | None,
+    purpose: str,
+    expected_seconds: float | None,
+    now: datetime,
+) -> AllocationModel:
+    """The admitted allocation, recorded in the caller's transaction."""
     allocation = AllocationModel(
         project_id=project.id,
         user_id=actor.user.id,
-        pool_id=pool_row.id if pool_row else None,
+        pool_id=pool.id if pool else None,
         purpose=purpose,
         resources=resources,
         expected_seconds=expected_seconds,
@@ -88,10 +106,9 @@ def admit(
         "allocation.create",
         "allocation",
         str(allocation.id),
-        project=project_name,
-        detail={"resources": resources, "pool": pool, "purpose": purpose},
+        project=project.name,
+        detail={"resources": resources, "pool": pool.name if pool else None, "purpose": purpose},
     )
-    session.commit()
     return allocation
 
 
@@ -261,23 +278,4 @@ def readmit(
         meter(session, actor, project, held)
         session.flush()
     now = _decide(session, actor, project.id, request)
-    allocation = AllocationModel(
-        project_id=project.id,
-        user_id=actor.user.id,
-        purpose=purpose,
-        resources=resources,
-        state="active",
-        created_at=now,
-    )
-    session.add(allocation)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "allocation.create",
-        "allocation",
-        str(allocation.id),
-        project=project_name,
-        detail={"resources": resources, "purpose": purpose},
-    )
-    return allocation
+    return _grant(session, actor, project, resources, None, purpose, None, now)
