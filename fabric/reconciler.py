@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,7 +40,7 @@ class Reconciler:
         self._backend = backend
         self._clock = clock
         self._holder = leases.Holder()
-        self._serve = ServeSync(timedelta(seconds=settings.serve_sync_seconds))
+        self._serve = ServeSync(settings.serve_sync_seconds)
         self._holding = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fabric-reconciler", daemon=True)
@@ -84,7 +83,7 @@ class Reconciler:
             job_sync.sync(session, self._settings, self._backend, self._clock, until=until)
             # Right after the jobs: a task whose job just ended lets its dependants start now.
             pipeline_sync.sync(session, self._settings, self._backend, self._clock, until=until)
-            if self._serve.due(self._clock.now()):
+            if self._serve.due():
                 self._serve.sync(session, self._backend, self._clock)
         self._release_idle()
         return True

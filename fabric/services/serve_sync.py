@@ -9,7 +9,7 @@ that a bad artifact never leaves an endpoint down.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,19 +30,20 @@ AUTO_ROLLBACK = "auto-rollback"
 
 
 class ServeSync:
-    def __init__(self, interval: timedelta) -> None:
-        self.interval = interval
+    def __init__(self, interval_seconds: float) -> None:
+        self.interval = interval_seconds
         # What this server last applied per project: a restarted server applies once again,
         # which Serve takes as no change.
         self._applied: dict[str, str] = {}
-        self._next: datetime | None = None
+        # On the monotonic clock, not the platform's: a clock set back (as tests do) must not
+        # put the next check off.
+        self._next = 0.0
 
-    def due(self, now: datetime) -> bool:
-        return self._next is None or now >= self._next
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
 
     def sync(self, session: Session, backend: ComputeBackend, clock: Clock) -> None:
-        now = clock.now()
-        self._next = now + self.interval
+        self._next = time.monotonic() + self.interval
         ids = set(session.scalars(select(EndpointModel.project_id)))
         projects = session.scalars(select(ProjectModel).where(ProjectModel.id.in_(ids))).all()
         wanted = {project.name for project in projects}
