@@ -80,7 +80,7 @@ class ScaleWindow(_Strict):
     max_replicas: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _something(self) -> Self:
+    def _sets_replicas(self) -> Self:
         if self.replicas is None and self.min_replicas is None and self.max_replicas is None:
             raise ValueError("a window sets replicas, or min_replicas/max_replicas")
         return self
