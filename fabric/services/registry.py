@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def get_model_in(session: Session, project: ProjectModel, name: str) -> Register
 
 
 def _model_or_new(
-    session: Session, project: ProjectModel, name: str, now: Any
+    session: Session, project: ProjectModel, name: str, now: datetime
 ) -> RegisteredModelModel:
     try:
         return get_model_in(session, project, name)
@@ -110,7 +111,7 @@ def _enter(
     manifest: dict[str, Any],
     folder: Path,
     user_id: int | None,
-    now: Any,
+    now: datetime,
 ) -> ModelVersionModel:
     """The registry row of a version folder that `model_store.write_version` made."""
     model = _model_or_new(session, project, manifest["name"], now)
