@@ -27,13 +27,25 @@ from fabric.services import endpoint_keys, endpoints, serve_config
 router = APIRouter(prefix="/api/v1/projects/{project}/endpoints", tags=["endpoints"])
 
 
-def _serve_state(backend: ComputeBackend, project: str, endpoint: EndpointModel) -> dict[str, Any]:
+# Serve's applications of a project by name, or why Serve could not be asked.
+ServeApps = dict[str, dict[str, Any]] | str
+
+
+def _serve_apps(backend: ComputeBackend, project: str, endpoints: list[EndpointModel]) -> ServeApps:
+    """Asked once for all the endpoints shown, and not at all when none has reached Serve."""
+    if all(endpoint.message for endpoint in endpoints):
+        return {}
+    try:
+        return backend.serve_status(project)
+    except (BackendUnavailable, RayApiError) as exc:
+        return str(exc)
+
+
+def _serve_state(apps: ServeApps, project: str, endpoint: EndpointModel) -> dict[str, Any]:
     if endpoint.message:
         return {"status": "PENDING", "message": endpoint.message, "deployments": {}}
-    try:
-        apps = backend.serve_status(project)
-    except (BackendUnavailable, RayApiError) as exc:
-        return {"status": "UNKNOWN", "message": str(exc), "deployments": {}}
+    if isinstance(apps, str):
+        return {"status": "UNKNOWN", "message": apps, "deployments": {}}
     app = apps.get(serve_config.app_name(project, endpoint.name))
     if app is None or serve_config.deployed_revision(app) != endpoint.revision:
         return {"status": "DEPLOYING", "message": "", "deployments": {}}
@@ -54,10 +66,10 @@ def _serve_state(backend: ComputeBackend, project: str, endpoint: EndpointModel)
 
 
 def _public(
-    request: Request, session: Session, backend: ComputeBackend, endpoint: EndpointModel
+    request: Request, session: Session, apps: ServeApps, endpoint: EndpointModel
 ) -> EndpointPublic:
     project = endpoint.project.name
-    state = _serve_state(backend, project, endpoint)
+    state = _serve_state(apps, project, endpoint)
     allocation = (
         session.get(AllocationModel, endpoint.allocation_id) if endpoint.allocation_id else None
     )
@@ -77,6 +89,13 @@ def _public(
         created_at=endpoint.created_at,
         updated_at=endpoint.updated_at,
     )
+
+
+def _one(
+    request: Request, session: Session, backend: ComputeBackend, endpoint: EndpointModel
+) -> EndpointPublic:
+    apps = _serve_apps(backend, endpoint.project.name, [endpoint])
+    return _public(request, session, apps, endpoint)
 
 
 def _changed(request: Request) -> None:
@@ -102,16 +121,16 @@ def apply_endpoint(
     endpoint, created = endpoints.apply(session, backend, actor, project, name, spec)
     _changed(request)
     response.status_code = 201 if created else 200
-    return _public(request, session, backend, endpoint)
+    return _one(request, session, backend, endpoint)
 
 
 @router.get("")
 def list_endpoints(
     request: Request, project: str, session: SessionDep, backend: BackendDep, actor: ActorDep
 ) -> list[EndpointPublic]:
-    return [
-        _public(request, session, backend, e) for e in endpoints.list_for(session, actor, project)
-    ]
+    found = endpoints.list_for(session, actor, project)
+    apps = _serve_apps(backend, project, found)
+    return [_public(request, session, apps, endpoint) for endpoint in found]
 
 
 @router.get("/{name}")
@@ -123,7 +142,7 @@ def get_endpoint(
     backend: BackendDep,
     actor: ActorDep,
 ) -> EndpointPublic:
-    return _public(request, session, backend, endpoints.get(session, actor, project, name))
+    return _one(request, session, backend, endpoints.get(session, actor, project, name))
 
 
 @router.delete("/{name}", status_code=204)
@@ -152,7 +171,7 @@ def set_traffic(
     """Split traffic between versions by weight (a canary: {"3": 80, "4": 20})."""
     endpoint = endpoints.set_traffic(session, backend, actor, project, name, body.weights)
     _changed(request)
-    return _public(request, session, backend, endpoint)
+    return _one(request, session, backend, endpoint)
 
 
 @router.post("/{name}/promote")
@@ -168,7 +187,7 @@ def promote(
     """All traffic to one version (default the newest the endpoint serves)."""
     endpoint = endpoints.promote(session, backend, actor, project, name, body.version)
     _changed(request)
-    return _public(request, session, backend, endpoint)
+    return _one(request, session, backend, endpoint)
 
 
 @router.post("/{name}/rollback")
@@ -184,7 +203,7 @@ def rollback(
     """The previous revision's spec (or a given revision's) again, as a new revision."""
     endpoint = endpoints.rollback(session, backend, actor, project, name, body.revision)
     _changed(request)
-    return _public(request, session, backend, endpoint)
+    return _one(request, session, backend, endpoint)
 
 
 @router.get("/{name}/revisions")
