@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from fabric import model_files, model_store
 from tests.factories import create_project
 from tests.jobs import wait_until
+from tests.serve_apps import models as builders
 from tests.server import Server
 from tests.templates.runs import ONE_SERVER, TINY, finish, local, submit
 
@@ -60,28 +61,6 @@ def _sklearn_run(folder: Path, frame: pd.DataFrame) -> Path:
     return run
 
 
-def _xgboost(folder: Path, frame: pd.DataFrame) -> Path:
-    data = xgboost.DMatrix(frame[FEATURES], label=frame["label"])
-    booster = xgboost.train({"objective": "binary:logistic", "max_depth": 3}, data, 10)
-    booster.save_model(folder / "model.ubj")
-    return folder / "model.ubj"
-
-
-def _lightgbm(folder: Path, frame: pd.DataFrame) -> Path:
-    data = lightgbm.Dataset(frame[FEATURES], label=frame["y"])
-    booster = lightgbm.train({"objective": "regression", "verbose": -1}, data, 20)
-    booster.save_model(folder / "model.txt")
-    return folder / "model.txt"
-
-
-def _torchscript(folder: Path) -> Path:
-    """A small network scoring two classes (logits); its weights are random, which is enough."""
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
-    torch.jit.save(torch.jit.script(net), folder / "model.pt")
-    return folder / "model.pt"
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("models")
@@ -91,9 +70,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "dataset": folder / "points.parquet",
         "frame": frame,
         "sklearn_run": _sklearn_run(folder, frame),
-        "xgboost": _xgboost(folder, frame),
-        "lightgbm": _lightgbm(folder, frame),
-        "torchscript": _torchscript(folder),
+        "xgboost": builders.xgboost(folder, frame),
+        "lightgbm": builders.lightgbm(folder, frame),
+        "torchscript": builders.torchscript(folder),
     }
 
 
