@@ -8,7 +8,7 @@ in a temporary FABRIC_HOME, on free ports):
   (measured and reported), about as much as on 16 rows: its endpoint batches
   (`max_batch_size` 16, `batch_wait_timeout_s` 0.005).
 (a) `bare`: one uvicorn process with a FastAPI app that reads the rows, predicts and answers
-    with the same code as the model server (`fabric.model_files`, `serve_apps.classic`);
+    with the same code as the model server (`fabric.runtime.model_files`, `serve_apps.classic`);
 (b) `fabric`: the model registered and an endpoint created through Fabric's API, loaded at
     `{server}/serve/{project}/{endpoint}/predict` with a bearer token;
 (c) `serve`: the same Serve application called on Serve's own port, no Fabric in front.
@@ -49,7 +49,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 
-from fabric import model_files
+from fabric.runtime import model_files
 from serve_apps.classic import frame_of, plain
 from serve_apps.router import read_rows
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from fabric.model_files import FEATURES_KEY
+from fabric.runtime.model_files import FEATURES_KEY
 from jobs import _train
 
 MODEL_FILE = "model.pt"

@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
-from fabric import model_files, runtime
+from fabric import runtime
+from fabric.runtime import model_files
 
 NAME = "model-convert"
 CONVERTIBLE = ("sklearn", "xgboost", "lightgbm", "torch", "torchscript")

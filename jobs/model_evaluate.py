@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from fabric import model_files, runtime
+from fabric import runtime
+from fabric.runtime import model_files
 
 NAME = "model-evaluate"
 CONFUSION_FILE = "confusion_matrix.csv"

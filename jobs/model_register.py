@@ -1,7 +1,7 @@
 """`model-register`: record a saved model as the next version of a named model in the project.
 
 The job copies the model into `models/NAME/VERSION/` with its `manifest.json` (framework,
-metrics, signature, lineage, checksum, tags; see `fabric.model_store`), and when it succeeds
+metrics, signature, lineage, checksum, tags; see `fabric.runtime.model_store`), and when it succeeds
 the server enters that version into the project's registry, where aliases and endpoints
 find it. Version numbers count up per name; two registrations at once each claim their own
 folder.
@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from fabric import model_files, model_store, runtime
+from fabric import runtime
+from fabric.runtime import model_files, model_store
 
 NAME = model_store.REGISTER_TEMPLATE
 

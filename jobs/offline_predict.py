@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from fabric import model_files, runtime
+from fabric import runtime
+from fabric.runtime import model_files
 from jobs import _ray
 
 NAME = "offline-predict"

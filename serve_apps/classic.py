@@ -1,6 +1,6 @@
 """The model deployment: one registered version of a classic model, served to the router.
 
-Each replica loads its version with `fabric.model_files` in its constructor, so a model that
+Each replica loads its version with `fabric.runtime.model_files` in its constructor, so a model that
 cannot be read fails the deployment (and Serve reports it) instead of failing requests. The
 router sends the rows of a request as they came in JSON: objects `{column: value}` or lists
 of values in the model's feature order. With batching on (a `user_config` of
@@ -15,7 +15,7 @@ from typing import Any
 
 from ray import serve
 
-from fabric import model_files
+from fabric.runtime import model_files
 
 DEFAULT_MAX_BATCH_SIZE = 16
 DEFAULT_BATCH_WAIT_TIMEOUT_S = 0.01

@@ -29,7 +29,7 @@ from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import Response
 
-from fabric import model_files
+from fabric.runtime import model_files
 from serve_apps.classic import ModelServer
 
 VERSION_HEADER = "x-fabric-version"

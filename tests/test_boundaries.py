@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parent.parent
-RUNTIME = {"fabric.runtime", "fabric.model_files", "fabric.model_store"}
+RUNTIME = {"fabric.runtime", "fabric.runtime.model_files", "fabric.runtime.model_store"}
 ALLOWED = {"jobs": RUNTIME, "serve_apps": RUNTIME, "aihub": RUNTIME, "kuberay": set()}
 
 

@@ -36,13 +36,13 @@ from fabric.api.routers import (
 )
 from fabric.backends.base import ComputeBackend
 from fabric.backends.choice import make_backend
+from fabric.background.reconciler import Reconciler
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
-from fabric.reconciler import Reconciler
-from fabric.services import projects as project_service
-from fabric.services import users as user_service
+from fabric.services.tenancy import projects as project_service
+from fabric.services.tenancy import users as user_service
 
 log = logging.getLogger("fabric.server")
 

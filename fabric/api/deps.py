@@ -13,8 +13,8 @@ from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.errors import Unauthenticated
-from fabric.services import tokens, users
-from fabric.services.actor import Actor
+from fabric.services.tenancy import tokens, users
+from fabric.services.tenancy.actor import Actor
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from fabric.auth import secrets
 from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
-from fabric.services import endpoint_keys
+from fabric.services.serving import keys as endpoint_keys
 
 # Beyond this many remembered callers, start afresh rather than grow without bound.
 MAX_PASSES = 10_000

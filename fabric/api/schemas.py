@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from fabric.quota.engine import Kind, Period
-from fabric.services.roles import Role
+from fabric.services.tenancy.roles import Role
 
 
 class Public(BaseModel):

@@ -13,8 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from fabric.config import Settings
 from fabric.errors import PayloadTooLarge
-from fabric.services import packages
-from fabric.services.actor import Actor
+from fabric.services.jobs import packages
+from fabric.services.tenancy.actor import Actor
 
 
 async def receive_package(

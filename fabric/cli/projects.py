@@ -10,7 +10,7 @@ from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption
 from fabric.cli.output import print_fields, print_json, print_table, when
-from fabric.services.roles import Role
+from fabric.services.tenancy.roles import Role
 
 app = typer.Typer(no_args_is_help=True, help="Projects and their members.")
 members = typer.Typer(no_args_is_help=True, help="Who is in a project, and their role.")

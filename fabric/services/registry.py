@@ -3,7 +3,7 @@
 A version is registered either by the server (`register`, from a model file or a job's run
 folder in the project's storage) or by the `model-register` job, whose folder the server
 enters here when the job succeeds (`import_from_job`). Either way the files come from
-`fabric.model_store`, so a version looks the same whichever way it came, and the registry
+`fabric.runtime.model_store`, so a version looks the same whichever way it came, and the registry
 row records the artifact's checksum, signature and lineage (job, pipeline run, dataset).
 """
 
@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fabric import model_files, model_store, names, runtime, storage
+from fabric import names, runtime, storage
 from fabric.config import Settings
 from fabric.db.models import (
     JobModel,
@@ -30,9 +30,10 @@ from fabric.db.models import (
     RegisteredModelModel,
 )
 from fabric.errors import Conflict, InvalidSpec, NotFound
-from fabric.services import audit, projects
-from fabric.services.actor import Actor
-from fabric.services.roles import Role
+from fabric.runtime import model_files, model_store
+from fabric.services.tenancy import audit, projects
+from fabric.services.tenancy.actor import Actor
+from fabric.services.tenancy.roles import Role
 
 log = logging.getLogger("fabric.registry")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")

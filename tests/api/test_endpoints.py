@@ -22,9 +22,9 @@ import httpx
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from fabric import model_files
 from fabric.backends.local_head import LocalRayHead
 from fabric.config import Settings
+from fabric.runtime import model_files
 from tests.factories import Project, create_project, create_user
 from tests.serve_apps import models
 from tests.server import Server

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fabric import model_files, model_store
+from fabric.runtime import model_files, model_store
 from tests.factories import Project, create_project, create_user
 from tests.serve_apps import models
 from tests.server import Server

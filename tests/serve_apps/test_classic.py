@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fabric import model_files
+from fabric.runtime import model_files
 from tests.serve_apps.conftest import BROKEN_APP, Deployed
 from tests.serve_apps.models import FEATURES
 

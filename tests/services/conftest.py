@@ -16,7 +16,7 @@ from fabric.config import Settings
 from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
 from fabric.db.models import UserModel
-from fabric.services.actor import Actor
+from fabric.services.tenancy.actor import Actor
 from tests.databases import BACKENDS, database
 from tests.services.world import RecordingBackend, World
 

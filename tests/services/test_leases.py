@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.clock import FrozenClock
-from fabric.services import jobs, leases
+from fabric.services import leases
+from fabric.services.jobs import jobs
 from tests.services.world import World
 
 MINUTE = timedelta(minutes=1)

@@ -13,12 +13,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.backends.base import ClusterStarting, JobSpec
 from fabric.backends.local_ray import LocalRayBackend
+from fabric.background.reconciler import Reconciler
 from fabric.clock import FrozenClock
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, UserModel
-from fabric.reconciler import Reconciler
-from fabric.services import allocations, jobs, projects, quotas
-from fabric.services.actor import Actor
+from fabric.services.jobs import jobs
+from fabric.services.quotas import admission as allocations
+from fabric.services.quotas import limits
+from fabric.services.tenancy import projects
+from fabric.services.tenancy.actor import Actor
 
 
 class ServerDied(Exception):
@@ -83,7 +86,7 @@ class World:
             session.commit()
             owner = Owner(Actor(user, "test", self.clock), f"proj-{uuid.uuid4().hex[:8]}")
             projects.create(session, owner.actor, name=owner.project)
-            quotas.set_limit(
+            limits.set_limit(
                 session, self.admin, owner.project, resource="cpu", kind="concurrent", limit=cpu
             )
         return owner

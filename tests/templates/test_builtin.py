@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import r2_score
 
-from fabric.services import templates
+from fabric.services.templates import builtin
 from tests.factories import create_project
 from tests.imports import loaded_after
 from tests.server import Server
@@ -250,7 +250,7 @@ def test_templates_import_no_heavy_library_at_listing() -> None:
 
 def test_every_template_is_named_after_its_module() -> None:
     """`jobs/data_import.py` is `data-import`: the name says which module runs."""
-    found = templates.list_all()
+    found = builtin.list_all()
     assert {"data-import", *CLASSIC_ML} <= {f.template.name for f in found}
     for entry in found:
         assert entry.module == "jobs." + entry.template.name.replace("-", "_")

@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fabric import model_files, model_store
+from fabric.runtime import model_files, model_store
 from tests.factories import create_project
 from tests.jobs import wait_until
 from tests.serve_apps import models as builders

@@ -13,7 +13,8 @@ import pytest
 import torch
 from sklearn.metrics import r2_score
 
-from fabric import model_files, runtime
+from fabric import runtime
+from fabric.runtime import model_files
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server

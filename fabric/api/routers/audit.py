@@ -7,7 +7,7 @@ from pydantic import AwareDatetime
 
 from fabric.api.deps import ActorDep, SessionDep
 from fabric.api.schemas import AuditEventPublic
-from fabric.services import history
+from fabric.services.tenancy import history
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from fabric.api.deps import ActorDep, ClientDep, ClockDep, SessionDep, SettingsDep
 from fabric.api.schemas import LoginRequest, LoginResponse
-from fabric.services import login, tokens
+from fabric.services.tenancy import login, tokens
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

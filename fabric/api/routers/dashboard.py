@@ -28,7 +28,8 @@ from fabric.backends.base import BackendUnavailable
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.errors import MethodNotAllowed
-from fabric.services import dashboards, projects, tokens
+from fabric.services.jobs import dashboards
+from fabric.services.tenancy import projects, tokens
 
 router = APIRouter(tags=["dashboard"])
 

@@ -22,7 +22,8 @@ from fabric.api.schemas import (
 from fabric.backends.base import BackendUnavailable, ComputeBackend
 from fabric.backends.ray_jobs import RayApiError
 from fabric.db.models import AllocationModel, EndpointModel
-from fabric.services import endpoint_keys, endpoints, serve_config
+from fabric.services.serving import endpoints, serve_config
+from fabric.services.serving import keys as endpoint_keys
 
 router = APIRouter(prefix="/api/v1/projects/{project}/endpoints", tags=["endpoints"])
 

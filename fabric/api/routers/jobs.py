@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep
 from fabric.api.schemas import JobCreate, JobPublic, JobResultsPublic, UsagePublic
 from fabric.db.models import JobModel
-from fabric.services import job_results, jobs, usage
+from fabric.services.jobs import jobs
+from fabric.services.jobs import results as job_results
+from fabric.services.quotas import usage
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["jobs"])
 

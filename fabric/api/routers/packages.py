@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
 from fabric.api.schemas import PackagePublic
 from fabric.api.uploads import receive_package
-from fabric.services import packages
+from fabric.services.jobs import packages
 
 router = APIRouter(prefix="/api/v1/projects/{project}/packages", tags=["packages"])
 

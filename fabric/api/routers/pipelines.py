@@ -22,8 +22,9 @@ from fabric.api.schemas import (
 from fabric.config import Settings
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel
 from fabric.errors import InvalidSpec
-from fabric.services import job_results, pipelines
-from fabric.services.actor import Actor
+from fabric.services.jobs import results as job_results
+from fabric.services.pipelines import pipelines
+from fabric.services.tenancy.actor import Actor
 
 router = APIRouter(prefix="/api/v1/projects/{project}/pipelines", tags=["pipelines"])
 

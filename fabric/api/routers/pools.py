@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep
 from fabric.api.schemas import PoolCreate, PoolPublic
-from fabric.services import pools
+from fabric.services.tenancy import pools
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])
 

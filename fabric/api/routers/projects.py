@@ -15,8 +15,8 @@ from fabric.api.schemas import (
     ProjectUpdate,
 )
 from fabric.db.models import MembershipModel, ProjectModel
-from fabric.services import history, projects
-from fabric.services.roles import Role
+from fabric.services.tenancy import history, projects
+from fabric.services.tenancy.roles import Role
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 

@@ -8,7 +8,8 @@ from fabric.api.deps import ActorDep, SessionDep
 from fabric.api.schemas import AllocationCreate, AllocationPublic, QuotaPublic, QuotaSet
 from fabric.db.models import AllocationModel
 from fabric.quota.engine import Kind
-from fabric.services import allocations, quotas
+from fabric.services.quotas import admission as allocations
+from fabric.services.quotas import limits
 
 router = APIRouter(prefix="/api/v1/projects/{project}", tags=["quotas"])
 
@@ -24,13 +25,13 @@ def show_quotas(project: str, session: SessionDep, actor: ActorDep) -> list[Quot
             user=s.quota.user.username if s.quota.user else None,
             used=s.used,
         )
-        for s in quotas.show(session, actor, project)
+        for s in limits.show(session, actor, project)
     ]
 
 
 @router.put("/quotas", status_code=204)
 def set_quota(project: str, body: QuotaSet, session: SessionDep, actor: ActorDep) -> None:
-    quotas.set_limit(
+    limits.set_limit(
         session,
         actor,
         project,
@@ -51,7 +52,7 @@ def remove_quota(
     actor: ActorDep,
     user: str | None = None,
 ) -> None:
-    quotas.remove_limit(session, actor, project, resource=resource, kind=kind, username=user)
+    limits.remove_limit(session, actor, project, resource=resource, kind=kind, username=user)
 
 
 def _allocation(row: AllocationModel) -> AllocationPublic:

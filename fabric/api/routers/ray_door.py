@@ -24,7 +24,8 @@ from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources
 from fabric.db.models import JobModel
 from fabric.errors import Conflict, FabricError, InvalidSpec
-from fabric.services import jobs, packages, projects
+from fabric.services.jobs import jobs, packages
+from fabric.services.tenancy import projects
 
 router = APIRouter(prefix="/ray/{project}", tags=["ray"])
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from fabric.api.endpoint_gate import EndpointGate
 from fabric.api.endpoint_metrics import EndpointMetrics
-from fabric.services.serve_config import route_prefix
+from fabric.services.serving.serve_config import route_prefix
 
 router = APIRouter(tags=["endpoints"])
 

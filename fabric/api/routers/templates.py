@@ -7,7 +7,8 @@ from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
 from fabric.api.schemas import CustomTemplateCreate, CustomTemplateUpdate, TemplatePublic
-from fabric.services import custom_templates, templates
+from fabric.services.templates import builtin
+from fabric.services.templates import custom as custom_templates
 
 router = APIRouter(tags=["templates"])
 
@@ -15,7 +16,7 @@ router = APIRouter(tags=["templates"])
 @router.get("/api/v1/templates")
 def list_templates(session: SessionDep, actor: ActorDep) -> list[TemplatePublic]:
     """The built-in templates, then the newest published version of each project's."""
-    built_in = [TemplatePublic(**templates.describe(found)) for found in templates.list_all()]
+    built_in = [TemplatePublic(**builtin.describe(found)) for found in builtin.list_all()]
     published = custom_templates.list_published(session)
     return built_in + [TemplatePublic(**custom_templates.describe(t)) for t in published]
 
@@ -27,7 +28,7 @@ def get_template(name: str, session: SessionDep, actor: ActorDep) -> TemplatePub
         return TemplatePublic(
             **custom_templates.describe(custom_templates.resolve(session, actor, name))
         )
-    return TemplatePublic(**templates.describe(templates.get(name)))
+    return TemplatePublic(**builtin.describe(builtin.get(name)))
 
 
 @router.post("/api/v1/projects/{project}/templates", status_code=201)
@@ -38,7 +39,7 @@ def register_template(
     settings: SettingsDep,
     actor: ActorDep,
 ) -> TemplatePublic:
-    """Register the next version of one of the project's templates."""
+    """Register the next version of one of the project's builtin."""
     template = custom_templates.register(session, settings, actor, project, **body.model_dump())
     return TemplatePublic(**custom_templates.describe(template))
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
 from fabric.api.schemas import TokenCreate, TokenCreated, TokenPublic
-from fabric.services import tokens
+from fabric.services.tenancy import tokens
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 

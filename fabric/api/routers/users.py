@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
 from fabric.api.schemas import PasswordChange, UserCreate, UserPublic, UserUpdate
-from fabric.services import users
+from fabric.services.tenancy import users
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 

@@ -1,0 +1,1 @@
+"""Work the server does in the background, outside any request: the reconciler's loops."""

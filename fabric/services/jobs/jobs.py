@@ -1,0 +1,489 @@
+"""Jobs: admitted against quota, submitted to Ray, queued when they may fit later.
+
+A request that can never fit (a `single` limit, or one it exceeds on its own) is refused at
+once; one that may fit when other work ends waits as QUEUED, and so does any request of a
+project whose queue is not empty: the reconciler (`job_sync`) starts each project's queue in
+order. No network call happens inside a database transaction: admission commits, then Ray is
+called, then the outcome is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from fabric import runtime, storage
+from fabric.backends.base import BackendUnavailable, ClusterStarting, ComputeBackend, JobSpec
+from fabric.backends.ray_jobs import RayApiError
+from fabric.backends.warm import PREFIX as WARM_PREFIX
+from fabric.config import Settings
+from fabric.db.models import AllocationModel, JobModel, ProjectModel
+from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
+from fabric.services.jobs import packages, runtime_envs
+from fabric.services.quotas import admission as allocations
+from fabric.services.templates import builtin as templates
+from fabric.services.templates import custom as custom_templates
+from fabric.services.tenancy import audit, projects, tokens
+from fabric.services.tenancy.actor import Actor
+from fabric.services.tenancy.roles import Role
+
+QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
+SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
+ACTIVE = (QUEUED, PENDING, RUNNING)
+RAY_JOB, WARM = "ray-job", "warm"
+DEFAULT_RESOURCES = {"cpu": 1.0}
+JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    backend: ComputeBackend,
+    actor: Actor,
+    project_name: str,
+    **request: Any,
+) -> JobModel:
+    """Admit and start a job (see `create` for the request); it waits as QUEUED when it must."""
+    job = create(session, settings, actor, project_name, **request)
+    session.commit()
+    if job.status == PENDING:
+        start(session, settings, backend, actor, job)
+    return job
+
+
+def create(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    project_name: str,
+    *,
+    entrypoint: str | None = None,
+    template: str | None = None,
+    params: dict[str, Any] | None = None,
+    name: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    resources: dict[str, float] | None = None,
+    workers: int | None = None,
+    worker_resources: dict[str, float] | None = None,
+    pool: str | None = None,
+    timeout_seconds: float | None = None,
+    max_retries: int = 0,
+    warm: bool | None = False,
+) -> JobModel:
+    """Check and admit a job that runs `entrypoint`, or `template` with `params`, and add its
+    row, uncommitted: the caller commits it with whatever else must record it (a pipeline's
+    task), then starts it if it was admitted (PENDING).
+
+    `resources` are the driver's; `workers` more Ray workers (Train, Tune) each hold
+    `worker_resources`. A template fills in whichever the request leaves out. A `warm` job
+    runs on the warm runner instead of as a Ray Job of its own; None: warm if it starts no
+    workers (a light one).
+    """
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    either = "give either entrypoint (a command) or template (with params), not both"
+    if template is not None:
+        if entrypoint is not None:
+            raise InvalidSpec(either)
+        if custom_templates.is_reference(template):
+            prepared = custom_templates.prepare(
+                session, settings, actor, project.name, template, params or {}
+            )
+        else:
+            prepared = templates.prepare(template, params or {})
+        entrypoint, params, template = prepared.entrypoint, prepared.params, prepared.reference
+        runtime_env = runtime_envs.merge(prepared.runtime_env, runtime_env or {})
+        resources = resources or prepared.resources
+        workers = prepared.workers if workers is None else workers
+        if workers and not worker_resources:
+            worker_resources = prepared.worker_resources
+    elif entrypoint is None:
+        raise InvalidSpec(either)
+    elif params:
+        raise InvalidSpec("params go with a template; an entrypoint takes its own arguments")
+    if not entrypoint.strip():
+        raise InvalidSpec("entrypoint must be a command, e.g. 'python train.py'")
+    if name is not None and not JOB_NAME.match(name):
+        raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
+    runtime_env = runtime_env or {}
+    runtime_envs.check(settings, project.name, runtime_env)
+    resources = resources or dict(DEFAULT_RESOURCES)
+    allocations.check_resources(resources)
+    workers = workers or 0
+    if workers:
+        worker_resources = worker_resources or dict(DEFAULT_RESOURCES)
+        allocations.check_resources(worker_resources)
+    elif worker_resources:
+        raise InvalidSpec("worker_resources go with workers; this job starts none")
+    if warm is None:
+        warm = not workers
+    elif warm and workers:
+        raise InvalidSpec("warm: a job with workers runs as a Ray Job of its own")
+    job = JobModel(
+        project_id=project.id,
+        user_id=actor.user.id,
+        name=name or f"job-{uuid.uuid4().hex[:8]}",
+        entrypoint=entrypoint,
+        template=template,
+        params=params if template is not None else None,
+        runtime_env=runtime_env,
+        resources=resources,
+        workers=workers,
+        worker_resources=worker_resources if workers else {},
+        pool=pool,
+        timeout_seconds=timeout_seconds,
+        max_retries=max_retries,
+        runner=WARM if warm else RAY_JOB,
+        status=QUEUED,
+        created_at=actor.now(),
+    )
+    allocation = _admit(session, actor, project, job)
+    session.add(job)
+    if allocation is None:
+        job.message = "waiting for quota"
+    else:
+        # Admitted: PENDING from now on, so the reconciler never starts it a second time.
+        job.status = PENDING
+        job.allocation_id = allocation.id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "job.submit",
+        "job",
+        f"{job.id} {job.name}",
+        project=project.name,
+        detail={"resources": requested(job), "queued": allocation is None}
+        | ({"template": template} if template else {}),
+    )
+    return job
+
+
+def _admit(
+    session: Session, actor: Actor, project: ProjectModel, job: JobModel
+) -> AllocationModel | None:
+    """The job's allocation, or None when it must queue; QuotaExceeded when it never fits.
+
+    It queues when it may fit later, and also when its project already has queued jobs:
+    those go first, however small the newcomer.
+    """
+    try:
+        if _has_queued(session, project.id):
+            allocations.check(
+                session,
+                actor,
+                project.name,
+                resources=requested(job),
+                pool=job.pool,
+                expected_seconds=job.timeout_seconds,
+            )
+            return None
+        return admit(session, actor, job, project.name)
+    except QuotaExceeded as exc:
+        if exc.may_fit_later:
+            return None
+        raise
+
+
+def admit(session: Session, actor: Actor, job: JobModel, project_name: str) -> AllocationModel:
+    """An allocation for the job's request now; QuotaExceeded when the quota refuses it.
+
+    The project comes by name: a job being submitted is not in the session yet.
+    """
+    return allocations.admit(
+        session,
+        actor,
+        project_name,
+        resources=requested(job),
+        pool=job.pool,
+        purpose=f"job {job.name}",
+        expected_seconds=job.timeout_seconds,
+    )
+
+
+def requested(job: JobModel) -> dict[str, float]:
+    """What the job holds on the cluster: its driver's resources and all its workers'."""
+    return total(job.resources, job.workers, job.worker_resources)
+
+
+def total(
+    resources: dict[str, float], workers: int, worker_resources: dict[str, float]
+) -> dict[str, float]:
+    """A driver's resources plus `workers` times each worker's."""
+    found = dict(resources)
+    for name, amount in worker_resources.items():
+        found[name] = found.get(name, 0.0) + workers * amount
+    return found
+
+
+def _has_queued(session: Session, project_id: int) -> bool:
+    return (
+        session.scalar(
+            select(JobModel.id)
+            .where(JobModel.project_id == project_id, JobModel.status == QUEUED)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def start(
+    session: Session, settings: Settings, backend: ComputeBackend, actor: Actor, job: JobModel
+) -> None:
+    """Submit the job's next attempt to Ray; on failure the job ends FAILED with Ray's reason."""
+    project = job.project.name
+    run_dir = storage.run_dir(settings, project, job.id)
+    for folder in (storage.user_dir(settings, job.user.username), run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    lifetime = timedelta(seconds=(job.timeout_seconds or 86400) + 3600)
+    token = tokens.issue_job_token(session, job.user, _token_name(job), actor.clock, lifetime)
+    session.commit()
+    # In a file readable by its owner only, not in the environment: Ray keeps a job's
+    # runtime env in its job info, which others can read.
+    token_file = run_dir / ".job_token"
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token.secret)
+    env_vars = {
+        **job.runtime_env.get("env_vars", {}),
+        "FABRIC_URL": settings.local_url,
+        "FABRIC_PROJECT": project,
+        "FABRIC_JOB_ID": str(job.id),
+        "FABRIC_USER_DIR": str(storage.user_dir(settings, job.user.username)),
+        "FABRIC_PROJECT_DIR": str(storage.project_dir(settings, project)),
+        "FABRIC_RUN_DIR": str(run_dir),
+        "FABRIC_JOB_TOKEN_FILE": str(token_file),
+        runtime.WORKERS_VARIABLE: json.dumps(
+            {"count": job.workers, "resources": job.worker_resources}
+        ),
+    }
+    resources = dict(job.resources)
+    try:
+        runtime_env, needed = packages.for_cluster(settings, project, job.runtime_env)
+        for uri, path in needed.items():
+            backend.ensure_package(project, uri, path)
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
+    except (NotFound, BackendUnavailable, RayApiError) as exc:
+        finish(session, actor, job, FAILED, f"cannot hand the job's code to Ray: {exc}")
+        return
+    prefix = WARM_PREFIX if job.runner == WARM else "fabric-"
+    spec = JobSpec(
+        submission_id=f"{prefix}{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
+        entrypoint=job.entrypoint,
+        runtime_env={**runtime_env, "env_vars": env_vars},
+        cpu=resources.pop("cpu", 0.0),
+        memory_gib=resources.pop("memory", 0.0),
+        gpu=resources.pop("gpu", 0.0),
+        custom_resources=runtime.ray_resources(resources),
+        metadata={
+            "fabric_project": project,
+            "fabric_job": str(job.id),
+            "fabric_user": job.user.username,
+        },
+        pool=job.pool,
+        warm=job.runner == WARM,
+    )
+    try:
+        job.submission_id = backend.submit_job(project, spec)
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
+    except (BackendUnavailable, RayApiError) as exc:
+        finish(session, actor, job, FAILED, f"Ray refused the job: {exc}")
+        return
+    job.attempt += 1
+    job.status = PENDING
+    job.message = ""
+    session.commit()
+
+
+def _wait_for_cluster(
+    session: Session, settings: Settings, actor: Actor, job: JobModel, exc: ClusterStarting
+) -> None:
+    """Leave the admitted job to a later pass (see job_sync): its cluster is coming up."""
+    tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
+    job.retry_at = actor.now() + timedelta(seconds=settings.cluster_poll_seconds)
+    job.message = str(exc)[:2000]
+    session.commit()
+
+
+def _token_name(job: JobModel) -> str:
+    return f"job-{job.id}"
+
+
+def finish(session: Session, actor: Actor, job: JobModel, status: str, message: str) -> None:
+    """End the job once: record how, meter its allocation, revoke its token.
+
+    A user's stop and the reconciler may both try; the first to change the row wins and the
+    other leaves the job as it found it. Status, metering and the token's end commit together
+    under the project's lock: whoever sees the job ended sees its usage too.
+    """
+    allocations.lock_project(session, job.project_id)
+    ended = session.execute(
+        update(JobModel)
+        .where(JobModel.id == job.id, JobModel.status.in_(ACTIVE))
+        .values(status=status, message=message[:2000], ended_at=actor.now())
+    )
+    session.refresh(job)
+    if ended.rowcount == 0:
+        session.rollback()
+        return
+    tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
+    audit.record(
+        session,
+        actor,
+        "job.end",
+        "job",
+        f"{job.id} {job.name}",
+        project=job.project.name,
+        detail={"status": status},
+    )
+    if job.allocation_id is not None:
+        allocation = session.get(AllocationModel, job.allocation_id)
+        if allocation is not None:
+            allocations.meter(session, actor, job.project, allocation)
+    session.commit()
+
+
+def _in_project(session: Session, project: ProjectModel, job_id: int) -> JobModel:
+    job = session.get(JobModel, job_id)
+    if job is None or job.project_id != project.id:
+        raise NotFound(f"job {job_id} not found in project {project.name!r}")
+    return job
+
+
+def get(session: Session, actor: Actor, project_name: str, job_id: int) -> JobModel:
+    return _in_project(session, projects.get_for(session, actor, project_name), job_id)
+
+
+def list_for(
+    session: Session,
+    actor: Actor,
+    project_name: str,
+    *,
+    status: str | None = None,
+    user: str | None = None,
+    limit: int = 100,
+) -> list[JobModel]:
+    project = projects.get_for(session, actor, project_name)
+    stmt = select(JobModel).where(JobModel.project_id == project.id)
+    if status is not None:
+        stmt = stmt.where(JobModel.status == status.upper())
+    if user is not None:
+        stmt = stmt.join(JobModel.user).where(JobModel.user.has(username=user))
+    return list(session.scalars(stmt.order_by(JobModel.id.desc()).limit(limit)))
+
+
+def queue_position(session: Session, job: JobModel) -> int | None:
+    """Where a queued job waits in its project's queue (1 is next); None when not queued."""
+    if job.status != QUEUED:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(JobModel)
+        .where(
+            JobModel.project_id == job.project_id,
+            JobModel.status == QUEUED,
+            JobModel.id < job.id,
+        )
+    )
+    return (ahead or 0) + 1
+
+
+def stop(
+    session: Session, backend: ComputeBackend, actor: Actor, project_name: str, job_id: int
+) -> JobModel:
+    """Stop a job: its user or a project owner may."""
+    project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    job = _in_project(session, project, job_id)
+    projects.require_own_or_owner(session, actor, project, job.user_id, "job")
+    if job.status not in ACTIVE:
+        return job
+    halt(session, backend, actor, job, f"stopped by {actor.name}")
+    return job
+
+
+def halt(
+    session: Session, backend: ComputeBackend, actor: Actor, job: JobModel, message: str
+) -> None:
+    """Stop the job on Ray if it reached Ray, and end it STOPPED with `message`."""
+    if job.submission_id is not None:
+        backend.stop_job(job.project.name, job.submission_id)
+    finish(session, actor, job, STOPPED, message)
+
+
+def logs(
+    session: Session, backend: ComputeBackend, actor: Actor, project_name: str, job_id: int
+) -> str:
+    job = get(session, actor, project_name, job_id)
+    if job.submission_id is None:
+        return ""
+    return backend.job_logs(project_name, job.submission_id)
+
+
+def follow_logs(
+    sessions: sessionmaker[Session],
+    backend: ComputeBackend,
+    project_name: str,
+    job_id: int,
+    interval: float = 0.2,
+) -> Iterator[str]:
+    """Stream the job's output until its record says it ended, attempt after attempt.
+
+    It waits while the job is queued and between retries, and ends only once the job's row
+    is final, so whoever reads the status next sees the end the stream showed. An empty
+    string after each idle poll lets the consumer notice a client that went away. It opens
+    its own sessions: it runs after the request that asked for it has returned; the caller
+    checks access before handing it out.
+    """
+    followed: str | None = None
+    while True:
+        with sessions() as session:
+            job = session.get(JobModel, job_id)
+            if job is None:
+                return
+            submission_id, active = job.submission_id, job.status in ACTIVE
+        if submission_id is not None and submission_id != followed:
+            yield from backend.follow_job_logs(project_name, submission_id)
+            followed = submission_id
+        elif not active:
+            return
+        else:
+            yield ""
+            time.sleep(interval)
+
+
+def find(session: Session, actor: Actor, project_name: str, ref: str) -> JobModel:
+    """A job by its id, or by its name (the newest of that name): how Ray's tools name jobs."""
+    project = projects.get_for(session, actor, project_name)
+    if ref.isdigit():
+        return _in_project(session, project, int(ref))
+    job = session.scalar(
+        select(JobModel)
+        .where(JobModel.project_id == project.id, JobModel.name == ref)
+        .order_by(JobModel.id.desc())
+        .limit(1)
+    )
+    if job is None:
+        raise NotFound(f"job {ref!r} not found in project {project_name!r}")
+    return job
+
+
+def check_name_free(session: Session, actor: Actor, project_name: str, name: str) -> None:
+    """Ray refuses a second job under one submission id; the door keeps that promise."""
+    project = projects.get_for(session, actor, project_name)
+    taken = session.scalar(
+        select(JobModel.id).where(JobModel.project_id == project.id, JobModel.name == name)
+    )
+    if taken is not None or name.isdigit():
+        raise Conflict(f"submission id {name!r} is already used in project {project_name!r}")

@@ -1,0 +1,119 @@
+"""Keeps Ray Serve in step with the endpoints in the database, from the reconciler's pass.
+
+It applies a project's config when the config changed (a schedule window opened or closed)
+or Serve lost applications (a Ray restart), marks the revisions Serve runs as healthy, and
+takes an endpoint whose new revision failed to deploy back to its last healthy revision, so
+that a bad artifact never leaves an endpoint down.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fabric.backends.base import BackendUnavailable, ComputeBackend
+from fabric.backends.ray_jobs import RayApiError
+from fabric.clock import Clock
+from fabric.db.models import EndpointModel, EndpointRevisionModel, ProjectModel
+from fabric.errors import FabricError
+from fabric.services.serving import endpoints, serve_config
+from fabric.services.tenancy.actor import Actor
+
+log = logging.getLogger("fabric.serve_sync")
+SCHEDULER = "scheduler"
+FAILED = "DEPLOY_FAILED"
+RUNNING = "RUNNING"
+AUTO_ROLLBACK = "auto-rollback"
+
+
+class ServeSync:
+    def __init__(self, interval_seconds: float) -> None:
+        self.interval = interval_seconds
+        # What this server last applied per project: a restarted server applies once again,
+        # which Serve takes as no change.
+        self._applied: dict[str, str] = {}
+        # On the monotonic clock, not the platform's: a clock set back (as tests do) must not
+        # put the next check off.
+        self._next = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def sync(self, session: Session, backend: ComputeBackend, clock: Clock) -> None:
+        self._next = time.monotonic() + self.interval
+        ids = set(session.scalars(select(EndpointModel.project_id)))
+        projects = session.scalars(select(ProjectModel).where(ProjectModel.id.in_(ids))).all()
+        wanted = {project.name for project in projects}
+        for name in set(self._applied) - wanted:
+            self._applied.pop(name)
+        for project in projects:
+            try:
+                self._project(session, backend, project, clock)
+            except (BackendUnavailable, RayApiError) as exc:
+                log.info("Serve of project %s not reachable: %s", project.name, exc)
+
+    def _project(
+        self, session: Session, backend: ComputeBackend, project: ProjectModel, clock: Clock
+    ) -> None:
+        apps = endpoints.applications(session, project, clock.now())
+        status = backend.serve_status(project.name)
+        missing = any(app["name"] not in status for app in apps)
+        if missing or self._applied.get(project.name) != serve_config.digest(apps):
+            applied = endpoints.publish(session, backend, project, clock.now())
+            if applied is not None:
+                self._applied[project.name] = applied
+            return
+        for endpoint in endpoints.of_project(session, project.id):
+            app = status.get(serve_config.app_name(project.name, endpoint.name)) or {}
+            if serve_config.deployed_revision(app) != endpoint.revision:
+                continue
+            if app.get("status") == RUNNING and endpoint.healthy_revision != endpoint.revision:
+                endpoint.healthy_revision = endpoint.revision
+                session.commit()
+            elif app.get("status") == FAILED:
+                self._back_to_healthy(session, backend, endpoint, app.get("message", ""), clock)
+
+    def _back_to_healthy(
+        self,
+        session: Session,
+        backend: ComputeBackend,
+        endpoint: EndpointModel,
+        reason: str,
+        clock: Clock,
+    ) -> None:
+        healthy = endpoint.healthy_revision
+        if healthy is None or healthy >= endpoint.revision:
+            return
+        current = session.scalar(
+            select(EndpointRevisionModel.action).where(
+                EndpointRevisionModel.endpoint_id == endpoint.id,
+                EndpointRevisionModel.revision == endpoint.revision,
+            )
+        )
+        if current == AUTO_ROLLBACK:
+            # Going back failed too: say so rather than go round in circles.
+            return
+        note = (
+            f"revision {endpoint.revision} failed to deploy, so the endpoint went back to "
+            f"revision {healthy}: {reason}"
+        )
+        actor = Actor(endpoint.user, SCHEDULER, clock)
+        try:
+            endpoints.rollback(
+                session,
+                backend,
+                actor,
+                endpoint.project.name,
+                endpoint.name,
+                healthy,
+                action=AUTO_ROLLBACK,
+                note=note,
+            )
+        except FabricError as exc:
+            log.warning(
+                "endpoint %s could not go back to revision %s: %s", endpoint.name, healthy, exc
+            )
+            return

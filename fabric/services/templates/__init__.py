@@ -1,0 +1,1 @@
+"""Job templates: the built-in ones (the `jobs` package) and those a project registers."""
