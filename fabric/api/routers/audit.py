@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from fabric.api.deps import ActorDep, SessionDep
-from fabric.api.schemas import AuditEventPublic
+from fabric.api.schemas.tenancy import AuditEventPublic
 from fabric.services.tenancy import history
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from fabric.api.deps import ActorDep, ClientDep, ClockDep, SessionDep, SettingsDep
-from fabric.api.schemas import LoginRequest, LoginResponse
+from fabric.api.schemas.tenancy import LoginRequest, LoginResponse
 from fabric.services.tenancy import login, tokens
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])

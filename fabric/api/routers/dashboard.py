@@ -23,7 +23,7 @@ from fabric.api.deps import (
     SettingsDep,
     authenticate,
 )
-from fabric.api.schemas import DashboardLink
+from fabric.api.schemas.jobs import DashboardLink
 from fabric.backends.base import BackendUnavailable
 from fabric.clock import Clock
 from fabric.config import Settings

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep
 from fabric.api.endpoint_metrics import EndpointMetrics
-from fabric.api.schemas import (
+from fabric.api.schemas.serving import (
     EndpointKeyCreate,
     EndpointKeyCreated,
     EndpointKeyPublic,

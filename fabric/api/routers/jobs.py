@@ -8,7 +8,8 @@ from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep
-from fabric.api.schemas import JobCreate, JobPublic, JobResultsPublic, UsagePublic
+from fabric.api.schemas.jobs import JobCreate, JobPublic, JobResultsPublic
+from fabric.api.schemas.quotas import UsagePublic
 from fabric.db.models import JobModel
 from fabric.services.jobs import jobs
 from fabric.services.jobs import results as job_results

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import (
+from fabric.api.schemas.registry import (
     AliasSet,
     ModelVersionCreate,
     ModelVersionPublic,

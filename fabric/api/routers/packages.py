@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import PackagePublic
+from fabric.api.schemas.jobs import PackagePublic
 from fabric.api.uploads import receive_package
 from fabric.services.jobs import packages
 

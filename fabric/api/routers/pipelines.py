@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import (
+from fabric.api.schemas.pipelines import (
     PipelineBackfill,
     PipelineCopy,
     PipelinePublic,

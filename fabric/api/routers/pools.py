@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep
-from fabric.api.schemas import PoolCreate, PoolPublic
+from fabric.api.schemas.tenancy import PoolCreate, PoolPublic
 from fabric.services.tenancy import pools
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])

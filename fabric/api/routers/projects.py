@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep
-from fabric.api.schemas import (
+from fabric.api.schemas.tenancy import (
     AuditEventPublic,
     MemberPublic,
     MemberSet,

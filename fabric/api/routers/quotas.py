@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep
-from fabric.api.schemas import AllocationCreate, AllocationPublic, QuotaPublic, QuotaSet
+from fabric.api.schemas.quotas import AllocationCreate, AllocationPublic, QuotaPublic, QuotaSet
 from fabric.db.models import AllocationModel
 from fabric.quota.engine import Kind
 from fabric.services.quotas import admission as allocations

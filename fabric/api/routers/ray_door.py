@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep, authenticate
-from fabric.api.schemas import JobCreate, PackagePublic
+from fabric.api.schemas.jobs import JobCreate, PackagePublic
 from fabric.api.uploads import receive_package
 from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import CustomTemplateCreate, CustomTemplateUpdate, TemplatePublic
+from fabric.api.schemas.templates import CustomTemplateCreate, CustomTemplateUpdate, TemplatePublic
 from fabric.services.templates import builtin
 from fabric.services.templates import custom as custom_templates
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import TokenCreate, TokenCreated, TokenPublic
+from fabric.api.schemas.tenancy import TokenCreate, TokenCreated, TokenPublic
 from fabric.services.tenancy import tokens
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])

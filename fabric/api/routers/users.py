@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fabric.api.deps import ActorDep, SessionDep, SettingsDep
-from fabric.api.schemas import PasswordChange, UserCreate, UserPublic, UserUpdate
+from fabric.api.schemas.tenancy import PasswordChange, UserCreate, UserPublic, UserUpdate
 from fabric.services.tenancy import users
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
