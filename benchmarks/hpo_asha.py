@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fabric import runtime
+from fabric.runtime import environment
 from jobs import hpo
 
 SPACE = {
@@ -77,7 +77,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="fabric-hpo-bench-"))
     os.environ["RAY_AUTH_MODE"] = "disabled"
     granted = {"count": args.concurrency, "resources": {"cpu": 1}}
-    os.environ[runtime.WORKERS_VARIABLE] = json.dumps(granted)
+    os.environ[environment.WORKERS] = json.dumps(granted)
     # Trials mostly sleep: as many logical CPUs as trials at once, whatever the cores.
     ray.init(
         num_cpus=args.concurrency + 1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fabric.errors import InvalidSpec
+from fabric.runtime.names import NAME_PATTERN
 
 # A DNS-1123 label, shorter than the 63-character limit so that Kubernetes objects derived
 # from a project (namespace prefix, `-head-svc` suffixes) still fit.
@@ -19,6 +20,10 @@ USERNAME_HELP = "2-63 characters: a lowercase letter, then lowercase letters, di
 POOL_NAME = PROJECT_NAME
 RESOURCE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]{0,62}$")
 RESOURCE_NAME_HELP = "a letter, then letters, digits, '_', '.', '/', '-' (e.g. cpu, gpu, npu)"
+# Jobs' and models' names (and datasets', which only the templates on Ray check): the pattern
+# lives in the worker-side fabric.runtime.names, where the templates read it too.
+JOB_NAME = re.compile(NAME_PATTERN)
+MODEL_NAME = JOB_NAME
 
 
 def check(pattern: re.Pattern[str], value: str, what: str, help_text: str) -> str:

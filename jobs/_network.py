@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from fabric.runtime.model_files import FEATURES_KEY
-from jobs import _train
+from jobs import _tabular, _train
 
 MODEL_FILE = "model.pt"
 
@@ -152,4 +152,4 @@ def evaluate(
         inputs = torch.tensor(data.validation[data.features].to_numpy(dtype=np.float32))
         output = model(inputs).numpy()
     predicted = np.asarray(classes)[output.argmax(axis=1)] if classes else output.reshape(-1)
-    return _train.scores(params.task, data.validation[params.target], predicted)
+    return _tabular.scores(params.task, data.validation[params.target], predicted)

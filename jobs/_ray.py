@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from fabric import runtime
+from fabric.runtime import environment
 
 # How often Train's controller checks on its workers; each `ray.train.report` waits for it,
 # so Ray's default of 2 s adds seconds to every epoch or boosting round.
@@ -19,12 +19,12 @@ HEALTH_CHECK_INTERVAL_S = "0.2"
 
 # What a run's environment passes on to Ray's workers on a local Ray.
 FABRIC_VARIABLES = (
-    "FABRIC_USER_DIR",
-    "FABRIC_PROJECT_DIR",
-    "FABRIC_RUN_DIR",
-    "FABRIC_PROJECT",
-    "FABRIC_JOB_ID",
-    runtime.WORKERS_VARIABLE,
+    environment.USER_DIR,
+    environment.PROJECT_DIR,
+    environment.RUN_DIR,
+    environment.PROJECT,
+    environment.JOB_ID,
+    environment.WORKERS,
 )
 
 

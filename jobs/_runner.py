@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from fabric import runtime
+from fabric.runtime import messages
 
 POLL_SECONDS = 0.02
 HEARTBEAT_SECONDS = 1.0
@@ -147,7 +148,8 @@ class Runner:
                 self._state(task_id, "STOPPED", "stopped")
                 continue
             except ray.exceptions.RayError as exc:
-                self._state(task_id, "FAILED", f"the task's worker failed: {exc}"[:2000])
+                failed = f"the task's worker failed: {exc}"
+                self._state(task_id, "FAILED", messages.truncate(failed))
                 continue
             if code == 0:
                 self._state(task_id, "SUCCEEDED")

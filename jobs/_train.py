@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fabric import runtime
-from jobs import _ray, _sklearn
+from fabric.runtime import environment
+from jobs import _ray, _tabular
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +34,7 @@ TRAIN_FOLDER = "ray-train"
 DRIVER_RESOURCES = {"cpu": 0.25}
 
 
-class Tabular(_sklearn.Supervised):
+class Tabular(_tabular.Supervised):
     """Parameters of a template that learns a column of a Parquet dataset on Ray Train:
     the dataset, target, features, task, validation split and seed of the scikit-learn
     templates, so a model moves between them unchanged."""
@@ -114,7 +115,7 @@ def _report_metrics_class() -> type:
         def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any):
             self.reports += 1
             # Should the controller lack the job's environment, the driver's folder holds.
-            os.environ.setdefault("FABRIC_RUN_DIR", self.folder)
+            os.environ.setdefault(environment.RUN_DIR, self.folder)
             first = metrics[0] if metrics else {}
             values = {k: float(v) for k, v in first.items() if is_number(v) and k != "step"}
             step = first.get("step", first.get("epoch", self.reports))
@@ -162,8 +163,8 @@ def load_tabular(name: str, params: Tabular) -> TabularData:
 
     Read by the driver: a table that fits its memory, handed to Ray Data for the workers.
     """
-    frame, features = _sklearn._load(name, params, params.target)
-    train, validation = _sklearn._split(params, frame[[*features, params.target]])
+    frame, features = _tabular.load(name, params, params.target)
+    train, validation = _tabular.split(params, frame[[*features, params.target]])
     return TabularData(
         features=features,
         train=train.reset_index(drop=True),
@@ -178,11 +179,6 @@ def shard(split: str) -> pd.DataFrame:
 
     DataContext.get_current().enable_progress_bars = False
     return ray.train.get_dataset_shard(split).materialize().to_pandas()
-
-
-def scores(task: str, truth: Any, predicted: Any) -> dict[str, float]:
-    """Validation scores named as the scikit-learn templates name them."""
-    return _sklearn._scores(task, truth, predicted)
 
 
 def latest_checkpoint(path: str | Path) -> Path | None:

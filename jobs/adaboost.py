@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Supervised):
+class Params(_tabular.Supervised):
     n_estimators: int = Field(
         default=50, ge=1, le=10000, description="the most weak learners to boost"
     )

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Supervised):
+class Params(_tabular.Supervised):
     var_smoothing: float = Field(
         default=1e-9,
         ge=0,

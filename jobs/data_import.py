@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, Field
 
 from fabric import runtime
+from fabric.runtime import names
 
 FORMATS = ("csv", "parquet", "json", "jsonl")
 
@@ -16,7 +17,7 @@ FORMATS = ("csv", "parquet", "json", "jsonl")
 class Params(BaseModel):
     source: str = Field(description="a file path or an http(s) URL to read")
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        pattern=names.NAME_PATTERN,
         description="the dataset's name: it becomes datasets/NAME.parquet in the project",
     )
     format: Literal["auto", "csv", "parquet", "json", "jsonl"] = Field(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from fabric import runtime
+from fabric.runtime import names
 from jobs import _data
 
 NAME = "data-process"
@@ -22,7 +23,7 @@ class Params(BaseModel):
         description="a Parquet file or folder, e.g. data-import's or data-process's dataset_uri"
     )
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        pattern=names.NAME_PATTERN,
         description="the result's name: it becomes the folder datasets/NAME in the project "
         "(with train/, validation/ and test/ inside when the data is split)",
     )

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Supervised):
+class Params(_tabular.Supervised):
     max_depth: int | None = Field(
         default=None, ge=1, description="the deepest the tree may grow; unlimited if not given"
     )

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from fabric import runtime
+from fabric.runtime import names
 from jobs import _data
 
 NAME = "feature-process"
@@ -28,7 +29,7 @@ class Params(BaseModel):
         default=None, description="another Parquet split transformed as fitted on train, if any"
     )
     name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        pattern=names.NAME_PATTERN,
         description="the result's name: the folder datasets/NAME/ holds train/, validation/ "
         "and test/",
     )

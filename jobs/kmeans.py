@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Unsupervised):
+class Params(_tabular.Unsupervised):
     n_clusters: int = Field(default=8, ge=2, le=10000, description="how many clusters to find")
     n_init: int = Field(
         default=10, ge=1, le=1000, description="runs from different seeds; the tightest is kept"

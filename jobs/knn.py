@@ -6,10 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Supervised):
+class Params(_tabular.Supervised):
     n_neighbors: int = Field(default=5, ge=1, le=10000, description="how many neighbours vote")
     weights: Literal["uniform", "distance"] = Field(
         default="uniform", description="every neighbour alike, or the nearer the weightier"

@@ -3,19 +3,20 @@ dataset."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from fabric import runtime
-from jobs import _ray, _train
+from jobs import _boosting, _train
 
-NAME = "lightgbm"
-MODEL_FILE = "model.txt"
+if TYPE_CHECKING:
+    import lightgbm
+    import pandas as pd
+    from ray.train import Checkpoint
+    from ray.train.lightgbm import LightGBMTrainer
 
 
-class Params(_train.Tabular):
-    num_boost_round: int = Field(default=100, ge=1, le=100000, description="how many trees")
+class Params(_boosting.Boosting):
     num_leaves: int = Field(default=31, ge=2, le=131072, description="the most leaves per tree")
     max_depth: int = Field(
         default=-1, ge=-1, le=64, description="the deepest a tree may grow; -1 for no limit"
@@ -35,8 +36,9 @@ class Params(_train.Tabular):
     lambda_l2: float = Field(default=0.0, ge=0, description="L2 regularisation of leaf weights")
 
 
-def _booster_params(params: Params, classes: list[Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = {
+def settings(params: Params) -> dict[str, Any]:
+    """The parameters as LightGBM names them."""
+    return {
         "num_leaves": params.num_leaves,
         "max_depth": params.max_depth,
         "learning_rate": params.learning_rate,
@@ -47,16 +49,6 @@ def _booster_params(params: Params, classes: list[Any]) -> dict[str, Any]:
         "lambda_l2": params.lambda_l2,
         "seed": params.seed,
         "verbose": -1,
-    }
-    if params.task == "regression":
-        return {**settings, "objective": "regression", "metric": "rmse"}
-    if len(classes) == 2:
-        return {**settings, "objective": "binary", "metric": "binary_logloss"}
-    return {
-        **settings,
-        "objective": "multiclass",
-        "num_class": len(classes),
-        "metric": "multi_logloss",
     }
 
 
@@ -69,14 +61,10 @@ def train_loop(config: dict[str, Any]) -> None:
         normalize_pandas_for_lightgbm,
     )
 
-    from jobs._train import label_index, shard
-
-    features, target, classes = config["features"], config["target"], config["classes"]
-
     def matrix(split: str, reference: lightgbm.Dataset | None = None) -> lightgbm.Dataset:
-        frame = normalize_pandas_for_lightgbm(shard(split))
-        label = label_index(frame[target], classes) if classes else frame[target]
-        return lightgbm.Dataset(frame[features], label=label, reference=reference)
+        frame = normalize_pandas_for_lightgbm(_train.shard(split))
+        features, labels = _boosting.examples(frame, config)
+        return lightgbm.Dataset(features, label=labels, reference=reference)
 
     train = matrix("train")
     validation = matrix("validation", reference=train)
@@ -95,56 +83,38 @@ def train_loop(config: dict[str, Any]) -> None:
     )
 
 
-def run(params: Params) -> dict[str, Any]:
-    from ray.train.lightgbm import LightGBMTrainer, RayTrainReportCallback
+def trainer() -> type[LightGBMTrainer]:
+    from ray.train.lightgbm import LightGBMTrainer
 
-    scaling = _train.scaling(NAME)
-    data = _train.load_tabular(NAME, params)
-    classes = _train.classes(params, data)
-    _ray.connect()
-    trainer = LightGBMTrainer(
-        train_loop,
-        train_loop_config={
-            "features": data.features,
-            "target": params.target,
-            "classes": classes,
-            "booster": _booster_params(params, classes),
-            "num_boost_round": params.num_boost_round,
-        },
-        scaling_config=scaling,
-        run_config=_train.run_config(NAME),
-        datasets=data.datasets(),
-    )
-    result = trainer.fit()
-    booster = RayTrainReportCallback.get_model(result.checkpoint)
-    path = runtime.run_dir() / MODEL_FILE
-    booster.save_model(str(path))
-
-    predicted = booster.predict(data.validation[data.features])
-    if classes:
-        predicted = _train.predicted_classes(predicted, classes)
-    scores = _train.scores(params.task, data.validation[params.target], predicted)
-    runtime.report_metrics(step=params.num_boost_round, **scores)
-    return _train.tabular_outputs(data, str(path), "lightgbm", scores, classes)
+    return LightGBMTrainer
 
 
-TEMPLATE = runtime.Template(
-    name=NAME,
-    group=_train.GROUP,
-    description=(
-        "Train gradient-boosted trees with LightGBM on Ray Train workers on a Parquet dataset, "
-        "evaluate them on a held-out validation split, and save the model (model.txt)."
+def checkpointed(checkpoint: Checkpoint) -> lightgbm.Booster:
+    from ray.train.lightgbm import RayTrainReportCallback
+
+    return RayTrainReportCallback.get_model(checkpoint)
+
+
+def predict(booster: lightgbm.Booster, frame: pd.DataFrame) -> Any:
+    return booster.predict(frame)
+
+
+TEMPLATE = _boosting.template(
+    Params,
+    _boosting.Library(
+        name="lightgbm",
+        title="LightGBM",
+        settings=settings,
+        objectives=_boosting.Objectives(
+            regression={"objective": "regression", "metric": "rmse"},
+            binary={"objective": "binary", "metric": "binary_logloss"},
+            multiclass={"objective": "multiclass", "metric": "multi_logloss"},
+        ),
+        train_loop=train_loop,
+        trainer=trainer,
+        checkpointed=checkpointed,
+        predict=predict,
     ),
-    params=Params,
-    run=run,
-    resources=_train.DRIVER_RESOURCES,
-    outputs={
-        **_train.TABULAR_OUTPUTS,
-        "model_uri": "the saved booster (LightGBM's model.txt)",
-        "classes": "the class of each predicted index (classification)",
-    },
-    workers=2,
-    worker_resources={"cpu": 1.0},
 )
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ from typing import Any
 
 from pydantic import Field
 
-from jobs import _sklearn
+from jobs import _sklearn, _tabular
 
 
-class Params(_sklearn.Supervised):
+class Params(_tabular.Supervised):
     regularization: float = Field(
         default=1.0,
         ge=0,

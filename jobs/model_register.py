@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fabric import runtime
-from fabric.runtime import model_files, model_store
+from fabric.runtime import model_files, model_store, names
 
 NAME = model_store.REGISTER_TEMPLATE
 
@@ -25,7 +25,7 @@ class Params(BaseModel):
         "and features come along), or the model's own file or folder"
     )
     name: str = Field(
-        pattern=model_files.NAME_PATTERN,
+        pattern=names.NAME_PATTERN,
         description="the registered model's name; each registration adds a version to it",
     )
     framework: model_files.Framework | None = Field(

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from fabric import runtime
-from jobs import _ray, _train
+from jobs import _ray, _tabular, _train
 
 NAME = "pytorch"
 MODEL_FILE = "model.pt"
@@ -259,7 +259,7 @@ def _run_mlp(params: Params) -> dict[str, Any]:
     predicted = (
         np.asarray(classes)[output.argmax(dim=1).numpy()] if classes else output[:, 0].numpy()
     )
-    scores = _train.scores(params.task, data.validation[params.target], predicted)
+    scores = _tabular.scores(params.task, data.validation[params.target], predicted)
     runtime.report_metrics(step=params.epochs, **scores)
     outputs: dict[str, Any] = {
         "model_uri": str(path),

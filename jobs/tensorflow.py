@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from fabric import runtime
-from jobs import _ray, _train
+from jobs import _ray, _tabular, _train
 from jobs._network import Network, standardise
 
 NAME = "tensorflow"
@@ -140,7 +140,7 @@ def run(params: Params) -> dict[str, Any]:
     matrix = tf.constant(data.validation[data.features].to_numpy(dtype=np.float32))
     output = next(iter(serve(matrix).values())).numpy()
     predicted = np.asarray(classes)[output.argmax(axis=1)] if classes else output.reshape(-1)
-    scores = _train.scores(params.task, data.validation[params.target], predicted)
+    scores = _tabular.scores(params.task, data.validation[params.target], predicted)
     runtime.report_metrics(step=params.epochs, **scores)
     return _train.tabular_outputs(data, str(model_dir), "tensorflow", scores, classes)
 

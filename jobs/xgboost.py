@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from fabric import runtime
-from jobs import _ray, _train
+from jobs import _boosting, _train
 
-NAME = "xgboost"
-MODEL_FILE = "model.ubj"
+if TYPE_CHECKING:
+    import pandas as pd
+    import xgboost
+    from ray.train import Checkpoint
+    from ray.train.xgboost import XGBoostTrainer
 
 
-class Params(_train.Tabular):
-    num_boost_round: int = Field(default=100, ge=1, le=100000, description="how many trees")
+class Params(_boosting.Boosting):
     max_depth: int = Field(default=6, ge=1, le=64, description="the deepest a tree may grow")
     learning_rate: float = Field(
         default=0.3, gt=0, le=1, description="how much each tree's output counts (eta)"
@@ -34,8 +35,9 @@ class Params(_train.Tabular):
     )
 
 
-def _booster_params(params: Params, classes: list[Any]) -> dict[str, Any]:
-    settings: dict[str, Any] = {
+def settings(params: Params) -> dict[str, Any]:
+    """The parameters as XGBoost names them."""
+    return {
         "max_depth": params.max_depth,
         "eta": params.learning_rate,
         "subsample": params.subsample,
@@ -45,16 +47,6 @@ def _booster_params(params: Params, classes: list[Any]) -> dict[str, Any]:
         "tree_method": params.tree_method,
         "seed": params.seed,
     }
-    if params.task == "regression":
-        return {**settings, "objective": "reg:squarederror", "eval_metric": "rmse"}
-    if len(classes) == 2:
-        return {**settings, "objective": "binary:logistic", "eval_metric": "logloss"}
-    return {
-        **settings,
-        "objective": "multi:softprob",
-        "num_class": len(classes),
-        "eval_metric": "mlogloss",
-    }
 
 
 def train_loop(config: dict[str, Any]) -> None:
@@ -62,14 +54,9 @@ def train_loop(config: dict[str, Any]) -> None:
     import xgboost
     from ray.train.xgboost import RayTrainReportCallback
 
-    from jobs._train import label_index, shard
-
-    features, target, classes = config["features"], config["target"], config["classes"]
-
     def matrix(split: str) -> xgboost.DMatrix:
-        frame = shard(split)
-        label = label_index(frame[target], classes) if classes else frame[target]
-        return xgboost.DMatrix(frame[features], label=label)
+        features, labels = _boosting.examples(_train.shard(split), config)
+        return xgboost.DMatrix(features, label=labels)
 
     train, validation = matrix("train"), matrix("validation")
     xgboost.train(
@@ -82,57 +69,40 @@ def train_loop(config: dict[str, Any]) -> None:
     )
 
 
-def run(params: Params) -> dict[str, Any]:
+def trainer() -> type[XGBoostTrainer]:
+    from ray.train.xgboost import XGBoostTrainer
+
+    return XGBoostTrainer
+
+
+def checkpointed(checkpoint: Checkpoint) -> xgboost.Booster:
+    from ray.train.xgboost import RayTrainReportCallback
+
+    return RayTrainReportCallback.get_model(checkpoint)
+
+
+def predict(booster: xgboost.Booster, frame: pd.DataFrame) -> Any:
     import xgboost
-    from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
 
-    scaling = _train.scaling(NAME)
-    data = _train.load_tabular(NAME, params)
-    classes = _train.classes(params, data)
-    _ray.connect()
-    trainer = XGBoostTrainer(
-        train_loop,
-        train_loop_config={
-            "features": data.features,
-            "target": params.target,
-            "classes": classes,
-            "booster": _booster_params(params, classes),
-            "num_boost_round": params.num_boost_round,
-        },
-        scaling_config=scaling,
-        run_config=_train.run_config(NAME),
-        datasets=data.datasets(),
-    )
-    result = trainer.fit()
-    booster = RayTrainReportCallback.get_model(result.checkpoint)
-    path = runtime.run_dir() / MODEL_FILE
-    booster.save_model(path)
-
-    predicted = booster.predict(xgboost.DMatrix(data.validation[data.features]))
-    if classes:
-        predicted = _train.predicted_classes(predicted, classes)
-    scores = _train.scores(params.task, data.validation[params.target], predicted)
-    runtime.report_metrics(step=params.num_boost_round, **scores)
-    return _train.tabular_outputs(data, str(path), "xgboost", scores, classes)
+    return booster.predict(xgboost.DMatrix(frame))
 
 
-TEMPLATE = runtime.Template(
-    name=NAME,
-    group=_train.GROUP,
-    description=(
-        "Train gradient-boosted trees with XGBoost on Ray Train workers on a Parquet dataset, "
-        "evaluate them on a held-out validation split, and save the model (model.ubj)."
+TEMPLATE = _boosting.template(
+    Params,
+    _boosting.Library(
+        name="xgboost",
+        title="XGBoost",
+        settings=settings,
+        objectives=_boosting.Objectives(
+            regression={"objective": "reg:squarederror", "eval_metric": "rmse"},
+            binary={"objective": "binary:logistic", "eval_metric": "logloss"},
+            multiclass={"objective": "multi:softprob", "eval_metric": "mlogloss"},
+        ),
+        train_loop=train_loop,
+        trainer=trainer,
+        checkpointed=checkpointed,
+        predict=predict,
     ),
-    params=Params,
-    run=run,
-    resources=_train.DRIVER_RESOURCES,
-    outputs={
-        **_train.TABULAR_OUTPUTS,
-        "model_uri": "the saved booster (XGBoost's model.ubj)",
-        "classes": "the class of each predicted index (classification)",
-    },
-    workers=2,
-    worker_resources={"cpu": 1.0},
 )
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import urllib3
 from kubernetes import client as k8s
@@ -96,9 +96,9 @@ class KubeApi:
 
     def _plain(self, result: Any) -> dict[str, Any]:
         """A typed API's model object as the dict a manifest is (camelCase keys)."""
-        return (
-            result if isinstance(result, dict) else self._client.sanitize_for_serialization(result)
-        )
+        if isinstance(result, dict):
+            return result
+        return cast(dict[str, Any], self._client.sanitize_for_serialization(result))
 
     def _builtin(self, kind: str, verb: str) -> tuple[Callable[..., Any], _Builtin]:
         spec = _BUILTIN[kind]
@@ -132,7 +132,11 @@ class KubeApi:
                 return self._call(
                     what,
                     lambda: self._custom.get_namespaced_custom_object(
-                        RAY_GROUP, RAY_VERSION, namespace, RAY_PLURALS[kind], name
+                        RAY_GROUP,
+                        RAY_VERSION,
+                        _ray_namespace(kind, namespace),
+                        RAY_PLURALS[kind],
+                        name,
                     ),
                 )
             method, spec = self._builtin(kind, "read")
@@ -154,7 +158,7 @@ class KubeApi:
                 lambda: self._custom.patch_namespaced_custom_object(
                     RAY_GROUP,
                     RAY_VERSION,
-                    namespace,
+                    _ray_namespace(kind, namespace),
                     RAY_PLURALS[kind],
                     name,
                     body,
@@ -173,7 +177,11 @@ class KubeApi:
                 self._call(
                     what,
                     lambda: self._custom.delete_namespaced_custom_object(
-                        RAY_GROUP, RAY_VERSION, namespace, RAY_PLURALS[kind], name
+                        RAY_GROUP,
+                        RAY_VERSION,
+                        _ray_namespace(kind, namespace),
+                        RAY_PLURALS[kind],
+                        name,
                     ),
                 )
             else:
@@ -196,7 +204,7 @@ class KubeApi:
                 lambda: self._custom.list_namespaced_custom_object(
                     RAY_GROUP,
                     RAY_VERSION,
-                    namespace,
+                    _ray_namespace(kind, namespace),
                     RAY_PLURALS[kind],
                     label_selector=label_selector,
                 ),
@@ -217,6 +225,13 @@ class KubeApi:
             if found is None:  # deleted between the two calls: try once more
                 return self.create(manifest)
             return found
+
+
+def _ray_namespace(kind: str, namespace: str | None) -> str:
+    """KubeRay's objects always live in a namespace: a call without one is a caller's bug."""
+    if namespace is None:
+        raise ValueError(f"a {kind} lives in a namespace; none was given")
+    return namespace
 
 
 def _reason(exc: k8s.ApiException) -> str:

@@ -1,12 +1,13 @@
 """The model deployment: one registered version of a classic model, served to the router.
 
-Each replica loads its version with `fabric.runtime.model_files` in its constructor, so a model that
-cannot be read fails the deployment (and Serve reports it) instead of failing requests. The
-router sends the rows of a request as they came in JSON: objects `{column: value}` or lists
-of values in the model's feature order. With batching on (a `user_config` of
-`max_batch_size` and `batch_wait_timeout_s`), concurrent calls are gathered by `serve.batch`
-and predicted as one frame; each call is checked on its own first, so one bad request never
-fails the others in its batch.
+Each replica loads its version (the `VersionArgs` the server wrote for it) with
+`fabric.runtime.model_files` in its constructor, so a model that cannot be read fails the
+deployment (and Serve reports it) instead of failing requests. The router sends the rows of
+a request as they came in JSON: objects `{column: value}` or lists of values in the model's
+feature order. With batching on (a `user_config` of `max_batch_size` and
+`batch_wait_timeout_s`), concurrent calls are gathered by `serve.batch` and predicted as one
+frame; each call is checked on its own first, so one bad request never fails the others in
+its batch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from ray import serve
 
 from fabric.runtime import model_files
+from fabric.runtime.serve_contract import VersionArgs
 
 DEFAULT_MAX_BATCH_SIZE = 16
 DEFAULT_BATCH_WAIT_TIMEOUT_S = 0.01
@@ -62,24 +64,16 @@ def plain(predictions: Any) -> list[Any]:
 class ModelServer:
     """One model version's replica: `predict(rows)` gives one prediction per row."""
 
-    def __init__(
-        self,
-        uri: str,
-        framework: str,
-        entry: str | None,
-        features: list[str] | None,
-        name: str,
-        model: str,
-        version: int,
-    ) -> None:
-        self.name, self.label = name, f"{model}@{version}"
+    def __init__(self, version: VersionArgs) -> None:
+        self.name, self.label = version.name, version.label
         try:
-            self.model = model_files.load(uri, framework, entry=entry)
+            self.model = model_files.load(version.uri, version.framework, entry=version.entry)
         except Exception as exc:
             raise RuntimeError(
-                f"version {name} ({self.label}) cannot load its {framework} model at {uri}: {exc}"
+                f"version {self.name} ({self.label}) cannot load its {version.framework} model "
+                f"at {version.uri}: {exc}"
             ) from exc
-        self.features = features or self.model.features
+        self.features = version.features or self.model.features
         self.batching = False
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:

@@ -1,9 +1,9 @@
 """The ingress of a model endpoint: HTTP in, a version chosen by weight, its replica called.
 
-The Fabric server deploys one Serve application per endpoint with
-`import_path: serve_apps.router:app_builder` and `args` {endpoint, versions}; each version
-becomes a `ModelServer` deployment named after it, and this router (deployment `router`)
-picks one per request in proportion to the weights, or the one that the header
+The Fabric server deploys one Serve application per endpoint with this module's `app_builder`
+and `args` as `fabric.runtime.serve_contract.EndpointArgs` (the contract both sides import);
+each version becomes a `ModelServer` deployment named after it, and this router (deployment
+`router`) picks one per request in proportion to the weights, or the one that the header
 `x-fabric-version` names (`3` or `churn@3`; versions of weight 0 too, which is how the
 server mirrors traffic and calls a version by name). Requests arrive as plain Starlette
 requests, without FastAPI, since on a small machine every millisecond of the ingress shows.
@@ -23,50 +23,24 @@ import json
 import random
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fabric.runtime import model_files
+from fabric.runtime.serve_contract import (
+    ANSWERED_HEADER,
+    IMPORT_PATH,
+    ROUTER_DEPLOYMENT,
+    VERSION_HEADER,
+    EndpointArgs,
+    VersionArgs,
+)
 from serve_apps.classic import ModelServer
 
-VERSION_HEADER = "x-fabric-version"
-CHOSEN_HEADER = "x-fabric-model-version"
 PREDICT_PATHS = ("", "/", "/predict", "/predict/")
-
-
-class VersionArgs(BaseModel):
-    """One deployed model version and its share of the traffic."""
-
-    name: str = Field(min_length=1)
-    model: str
-    version: int
-    uri: str
-    framework: str
-    entry: str | None = None
-    features: list[str] | None = None
-    weight: float = Field(ge=0)
-
-    @property
-    def label(self) -> str:
-        return f"{self.model}@{self.version}"
-
-
-class EndpointArgs(BaseModel):
-    """The `args` of an endpoint's application, as the Fabric server writes them."""
-
-    endpoint: str
-    versions: list[VersionArgs] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _distinct(self) -> EndpointArgs:
-        for key in ("name", "label"):
-            values = [getattr(version, key) for version in self.versions]
-            if len(set(values)) != len(values):
-                raise ValueError(f"two versions share a {key}: {', '.join(values)}")
-        return self
 
 
 class Refused(Exception):
@@ -110,7 +84,7 @@ def sub_path(request: Request) -> str:
     return path[len(prefix) :] if prefix and path.startswith(prefix) else path
 
 
-@serve.deployment(name="router")
+@serve.deployment(name=ROUTER_DEPLOYMENT)
 class Router:
     """Chooses a version per request and calls its deployment through a handle."""
 
@@ -132,7 +106,7 @@ class Router:
             version = self.choose(request.headers.get(VERSION_HEADER))
         except Refused as refused:
             return answer(refused.status, {"detail": refused.detail})
-        headers = {CHOSEN_HEADER: version.label}
+        headers = {ANSWERED_HEADER: version.label}
         try:
             rows, single = read_rows(await request.body())
             predictions = await self.predict(version, rows)
@@ -198,17 +172,9 @@ def app_builder(args: dict[str, Any]) -> serve.Application:
     try:
         endpoint = EndpointArgs.model_validate(args)
     except ValidationError as exc:
-        raise ValueError(f"invalid args for serve_apps.router:app_builder: {exc}") from exc
+        raise ValueError(f"invalid args for {IMPORT_PATH}: {exc}") from exc
     handles = {
-        version.name: ModelServer.options(name=version.name).bind(
-            version.uri,
-            version.framework,
-            version.entry,
-            version.features,
-            version.name,
-            version.model,
-            version.version,
-        )
+        version.name: ModelServer.options(name=version.name).bind(version)
         for version in endpoint.versions
     }
     return Router.bind(endpoint, handles)

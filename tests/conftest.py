@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Ray head, and one real server per database backend, per session."""
+"""Shared fixtures: one real Ray head per session, and one server per stack (a database and a
+compute backend, see tests/stacks.py) per session."""
 
 from __future__ import annotations
 
@@ -9,12 +10,56 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 
+from fabric.auth import passwords
 from fabric.backends.local_head import LocalRayHead
 from fabric.clock import FrozenClock
 from fabric.config import Settings
-from tests.databases import BACKENDS, database
+from tests import stacks
+from tests.databases import database
+from tests.fakes.backend import FakeBackend
 from tests.server import REMOTE_USER_HEADER, Server, free_port, running_server
+
+# The fixtures that run on a stack (tests/stacks.py), and the scope of each.
+ON_A_STACK = {"server": "session", "world": "function"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on a server or a world runs on each stack its `stacks` mark names, else on
+    the default ones; a stack with Ray marks it `ray`."""
+    marker = metafunc.definition.get_closest_marker("stacks")
+    chosen = marker.args if marker else stacks.DEFAULT
+    for name, scope in ON_A_STACK.items():
+        if name in metafunc.fixturenames:
+            params = [
+                pytest.param(
+                    stack, id=stack, marks=[pytest.mark.ray] if stacks.on_ray(stack) else []
+                )
+                for stack in chosen
+            ]
+            metafunc.parametrize(name, params, indirect=True, scope=scope)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `ray` every test that asks for the session's Ray head itself."""
+    for item in items:
+        if "ray_settings" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its lowest cost: the tests make and log in over a thousand users, and at
+    the production cost each hash holds both of CI's cores for a tenth of a second. The hash
+    that a login of an unknown user is checked against gets the same cost, as it has in
+    production."""
+    production = passwords._hasher, passwords._DUMMY_HASH
+    passwords._hasher = PasswordHasher.from_parameters(CHEAPEST)
+    passwords._DUMMY_HASH = passwords._hasher.hash("fabric-timing-equaliser")
+    yield
+    passwords._hasher, passwords._DUMMY_HASH = production
 
 
 @pytest.fixture(scope="session")
@@ -42,20 +87,21 @@ def short_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="fabric-ray-", dir="/tmp"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session")
 def server(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    ray_settings: dict[str, object],
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    backend = request.param
-    home = tmp_path_factory.mktemp(f"home-{backend}")
+    stack = request.param
+    home = tmp_path_factory.mktemp(f"home-{stack}")
+    fake = None if stacks.on_ray(stack) else FakeBackend(home / "fake-cluster")
+    compute = request.getfixturevalue("ray_settings") if fake is None else {}
     with (
-        database(backend, home) as url,
+        database(stacks.database_of(stack), home) as url,
         running_server(
             home,
             url,
-            backend,
+            stacks.database_of(stack),
+            fake,
             # Loopback is the trusted proxy, so tests can speak for other client addresses
             # (X-Forwarded-For) and act as an SSO proxy (the remote-user header).
             trusted_proxies=["127.0.0.1/32"],
@@ -65,10 +111,14 @@ def server(
             max_package_mib=1,
             # Serve's state is checked often, so that a failed deploy is undone quickly.
             serve_sync_seconds=0.5,
-            **ray_settings,
+            **compute,
         ) as running,
     ):
-        yield running
+        try:
+            yield running
+        finally:
+            if fake is not None:
+                fake.close()
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
+from fabric.services.tenancy import access_changes
 from fabric.services.tenancy import projects as project_service
 from fabric.services.tenancy import users as user_service
 
@@ -92,11 +93,14 @@ def create_app(
             generated = user_service.ensure_admin(session, settings, clock)
         if generated:
             _announce_password(settings, generated)
+        # Before the reconciler starts: its rollbacks change endpoints too.
+        stop_forgetting = access_changes.subscribe(app.state.gate.forget)
         reconciler = Reconciler(app.state.sessionmaker, settings, backend, clock)
         reconciler.start()
         app.state.proxy = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
         log.info("fabric %s ready on database %s", __version__, engine.url.render_as_string())
         yield
+        stop_forgetting()
         await app.state.proxy.aclose()
         reconciler.stop()
         engine.dispose()

@@ -1,9 +1,11 @@
 """Who may call an endpoint, remembered for a few seconds per caller.
 
 Checking a key or token costs database reads; an endpoint answering hundreds of calls a
-second would spend more on them than on predicting. A revoked key or a removed member is
-refused at most `FABRIC_ENDPOINT_AUTH_CACHE_SECONDS` later (at once on the server where the
-change was made, which forgets everything it remembered).
+second would spend more on them than on predicting. The services announce every change to
+who may call what (a member removed, a token or key revoked, an endpoint changed) through
+`fabric.services.tenancy.access_changes`, and the server subscribes `forget` there, so the
+server where the change was made refuses at once; other servers on the database refuse at
+most `FABRIC_ENDPOINT_AUTH_CACHE_SECONDS` later.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class EndpointGate:
         self._backend = backend
         self._ttl = ttl_seconds
         self._passes: dict[tuple[str, str, str], Pass] = {}
+        # Counts `forget` calls: a pass checked while one came is not remembered.
+        self._generation = 0
 
     async def admit(self, project: str, endpoint: str, secret: str | None) -> Pass:
         """The call's pass; Unauthenticated or NotFound as `endpoint_keys.authorize` says."""
@@ -53,8 +57,9 @@ class EndpointGate:
         known = self._passes.get(key)
         if known is not None and known.expires > time.monotonic():
             return known
+        generation = self._generation
         issued = await run_in_threadpool(self._check, project, endpoint, secret)
-        if self._ttl > 0:
+        if self._ttl > 0 and generation == self._generation:
             if len(self._passes) >= MAX_PASSES:
                 self._passes.clear()
             self._passes[key] = issued
@@ -72,5 +77,8 @@ class EndpointGate:
         )
 
     def forget(self) -> None:
-        """Drop every remembered pass: keys, members or an endpoint's options changed."""
+        """Drop every remembered pass: keys, members or an endpoint's options changed.
+
+        Called from whichever thread committed the change."""
+        self._generation += 1
         self._passes.clear()

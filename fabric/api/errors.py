@@ -12,11 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fabric.backends.base import BackendUnavailable
 from fabric.errors import FabricError, QuotaExceeded, RateLimited
+from fabric.runtime import messages
 
 log = logging.getLogger("fabric.api")
 
 
-def _field(loc: tuple[object, ...]) -> str:
+def _field(loc: messages.Location) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
@@ -40,8 +41,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         # The submitted values are left out on purpose: they may hold passwords.
-        errors = [{"field": _field(e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        found = messages.problems(exc, _field)
+        errors = [{"field": field, "message": message} for field, message in found]
+        detail = messages.describe(exc, _field)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     @app.exception_handler(HTTPException)

@@ -13,6 +13,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from fabric.runtime.serve_contract import ServeStatus
+from fabric.states import JobStatus
+
 
 class Feature(StrEnum):
     JOBS = "jobs"
@@ -24,18 +27,16 @@ class Feature(StrEnum):
     WARM_TASKS = "warm-tasks"
 
 
-class JobStatus(StrEnum):
-    """Ray's job states; Fabric adds its own (QUEUED) before a job reaches the backend."""
+class Runner(StrEnum):
+    """What runs a job on the cluster: a Ray Job of its own, or a task of the warm runner, a
+    long-lived Ray driver that spares light jobs a Ray Job's start-up (Feature.WARM_TASKS).
 
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    STOPPED = "STOPPED"
+    The services choose from the backend's features; the backend alone knows how it tells
+    its runners' jobs apart afterwards (by the submission id it hands back).
+    """
 
-    @property
-    def terminal(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED)
+    RAY_JOB = "ray-job"
+    WARM = "warm"
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,12 @@ class JobSpec:
     metadata: dict[str, str] = field(default_factory=dict)
     # The project's pool the job asked for; a backend with pools runs its driver there.
     pool: str | None = None
-    # Run by the warm runner rather than as a Ray Job of its own (Feature.WARM_TASKS).
-    warm: bool = False
+    runner: Runner = Runner.RAY_JOB
 
 
 @dataclass(frozen=True)
 class JobState:
+    # One of Ray's job states: never QUEUED, which is Fabric's own before a job is submitted.
     status: JobStatus
     message: str = ""
     start_time: float | None = None
@@ -72,7 +73,15 @@ class ClusterInfo:
     resources: dict[str, float]
 
 
-class BackendUnavailable(Exception):
+# The errors a backend raises, and the only ones its callers catch: what it meets underneath
+# (Ray's HTTP answers, Kubernetes' API) it turns into one of these.
+
+
+class BackendError(Exception):
+    """The backend could not do what was asked; the message says why."""
+
+
+class BackendUnavailable(BackendError):
     """The project's cluster cannot be reached; the message says what to do."""
 
 
@@ -80,7 +89,18 @@ class ClusterStarting(BackendUnavailable):
     """The project's cluster is coming up: what needs it waits and tries again shortly."""
 
 
+class BackendRefused(BackendError):
+    """The cluster answered and refused the request (the message is Ray's own, or the
+    backend's: a pool with no worker group); asking again the same way will not help."""
+
+
 class ComputeBackend(Protocol):
+    """A project's cluster, as the services use it.
+
+    Every method fails with a BackendError only: BackendUnavailable when the cluster cannot
+    be reached (ClusterStarting while it comes up), BackendRefused when it refuses.
+    """
+
     features: frozenset[Feature]
 
     def version(self) -> str:
@@ -95,7 +115,10 @@ class ComputeBackend(Protocol):
         """Make the code package `uri` (a `gcs://` name) available to the project's cluster."""
         ...
 
-    def submit_job(self, project: str, spec: JobSpec) -> str: ...
+    def submit_job(self, project: str, spec: JobSpec) -> str:
+        """Start the job on its runner; the id the backend knows it by from now on, which
+        the calls below take (the spec's own, or one the backend makes of it)."""
+        ...
 
     def job_state(self, project: str, submission_id: str) -> JobState: ...
 
@@ -110,7 +133,7 @@ class ComputeBackend(Protocol):
         other projects' applications on a shared head stay as they are."""
         ...
 
-    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
+    def serve_status(self, project: str) -> ServeStatus:
         """The project's Serve applications as Serve reports them, by application name."""
         ...
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fabric.backends.base import (
+    BackendError,
+    BackendRefused,
     BackendUnavailable,
     ClusterInfo,
     ClusterStarting,
@@ -31,7 +33,9 @@ from fabric.backends.base import (
     JobSpec,
     JobState,
 )
-from fabric.backends.ray_jobs import RayApiError, RayJobsApi, fabric_resources
+from fabric.backends.ray_jobs import RayJobsApi, fabric_resources
+from fabric.runtime import environment
+from fabric.runtime.serve_contract import ServeStatus, read_status
 from kuberay import resources
 from kuberay.client import KubeApi, KubeError
 from kuberay.config import ClusterConfig
@@ -225,8 +229,8 @@ class KubeRayBackend:
             name: self._on_pods(value)
             for name, value in spec.runtime_env.get("env_vars", {}).items()
         }
-        if "FABRIC_URL" in env:
-            env["FABRIC_URL"] = self.site.server_url
+        if environment.URL in env:
+            env[environment.URL] = self.site.server_url
         return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env})
 
     def _on_pods(self, path: str) -> str:
@@ -255,7 +259,7 @@ class KubeRayBackend:
     def submit_job(self, project: str, spec: JobSpec) -> str:
         if spec.pool is not None:
             if not self.config.groups_of(spec.pool):
-                raise RayApiError(
+                raise BackendRefused(
                     f"pool {spec.pool!r} has no worker group in cluster config "
                     f"{self.config.name!r}; its pools are: {', '.join(sorted(self.config.pools))}"
                 )
@@ -292,8 +296,8 @@ class KubeRayBackend:
             return [self._args_on_pods(item) for item in value]
         return value
 
-    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
-        return self._forget_on_failure(project, lambda api: api.serve_applications())
+    def serve_status(self, project: str) -> ServeStatus:
+        return self._forget_on_failure(project, lambda api: read_status(api.serve_applications()))
 
     def serve_address(self, project: str) -> str:
         self._api(project)
@@ -315,13 +319,13 @@ class KubeRayBackend:
             groups = found["spec"]["workerGroupSpecs"]
             known = [g["groupName"] for g in groups]
             if group not in known:
-                raise RayApiError(
+                raise BackendRefused(
                     f"no worker group {group!r} in the cluster of project {project!r}; "
                     f"its groups are: {', '.join(known)}"
                 )
             target = next(g for g in groups if g["groupName"] == group)
             if not 0 <= minimum <= target["maxReplicas"]:
-                raise RayApiError(
+                raise BackendRefused(
                     f"worker group {group!r} scales between 0 and {target['maxReplicas']}, "
                     f"not to {minimum}"
                 )
@@ -387,7 +391,7 @@ class KubeRayBackend:
                 self.kube.delete("RayCluster", self.site.namespace(project), cluster_name(project))
             except ClusterStarting:
                 continue
-            except (BackendUnavailable, RayApiError, KubeError) as exc:
+            except (BackendError, KubeError) as exc:
                 if project not in self._apis:  # no cluster any more: nothing to release
                     del self._used[project]
                     continue

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fabric.backends.base import ClusterInfo, Feature, JobSpec, JobState
+from fabric.backends.base import ClusterInfo, Feature, JobSpec, JobState, Runner
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.ray_jobs import RayJobsApi, fabric_resources
 from fabric.backends.warm import WarmRunner, is_warm
+from fabric.runtime.serve_contract import ServeStatus, read_status
 
 
 class LocalRayBackend:
@@ -47,7 +48,7 @@ class LocalRayBackend:
         self.api.ensure_package(uri, path)
 
     def submit_job(self, project: str, spec: JobSpec) -> str:
-        return self.warm.submit(spec) if spec.warm else self.api.submit(spec)
+        return self.warm.submit(spec) if spec.runner is Runner.WARM else self.api.submit(spec)
 
     def _jobs(self, submission_id: str) -> RayJobsApi | WarmRunner:
         """Who runs the job: its own Ray Job, or the warm runner."""
@@ -83,12 +84,14 @@ class LocalRayBackend:
                 }
             )
 
-    def serve_status(self, project: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: app
-            for name, app in self.api.serve_applications().items()
-            if name.startswith(f"{project}.")
-        }
+    def serve_status(self, project: str) -> ServeStatus:
+        return read_status(
+            {
+                name: app
+                for name, app in self.api.serve_applications().items()
+                if name.startswith(f"{project}.")
+            }
+        )
 
     def serve_address(self, project: str) -> str:
         return f"http://127.0.0.1:{self.head.settings.ray_serve_port}"

@@ -13,11 +13,8 @@ from typing import Any
 
 import httpx
 
-from fabric.backends.base import BackendUnavailable, JobSpec, JobState, JobStatus
-
-
-class RayApiError(Exception):
-    """Ray refused a request; the message is Ray's own."""
+from fabric.backends.base import BackendRefused, BackendUnavailable, JobSpec, JobState
+from fabric.states import JobStatus
 
 
 class RayJobsApi:
@@ -38,7 +35,7 @@ class RayJobsApi:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
         if response.status_code >= 400:
-            raise RayApiError(response.text.strip() or f"HTTP {response.status_code}")
+            raise BackendRefused(response.text.strip() or f"HTTP {response.status_code}")
         return response.json()
 
     def version(self) -> str:
@@ -57,7 +54,7 @@ class RayJobsApi:
         with path.open("rb") as handle:
             response = self._request("PUT", route, content=handle)
         if response.status_code != 200:
-            raise RayApiError(f"upload of {uri} failed: HTTP {response.status_code}")
+            raise BackendRefused(f"upload of {uri} failed: HTTP {response.status_code}")
 
     def submit(self, spec: JobSpec) -> str:
         body: dict[str, Any] = {
@@ -102,7 +99,7 @@ class RayJobsApi:
         """Declare the head's whole set of Serve applications (Serve's declarative API)."""
         response = self._request("PUT", "/api/serve/applications/", json=config)
         if response.status_code >= 400:
-            raise RayApiError(response.text.strip() or f"HTTP {response.status_code}")
+            raise BackendRefused(response.text.strip() or f"HTTP {response.status_code}")
 
     def serve_applications(self) -> dict[str, dict[str, Any]]:
         """Serve's applications by name, each with its status and deployed config."""

@@ -2,9 +2,10 @@
 long-lived Ray driver through files, instead of a Ray Job each.
 
 The runner is a Ray Job of its own, started on first use and again whenever it has ended (it
-exits after a while without work). Jobs go to it by their submission id; their state, logs
-and stop requests are files in its folder. Only the server writes the inbox, and only the
-runner the states, so neither needs a lock.
+exits after a while without work). Its tasks' submission ids start with PREFIX, which is how
+the backend tells them from Ray Jobs; their state, logs and stop requests are files in its
+folder. Only the server writes the inbox, and only the runner the states, so neither needs a
+lock.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from fabric import runtime
-from fabric.backends.base import JobSpec, JobState, JobStatus
-from fabric.backends.ray_jobs import RayApiError, RayJobsApi, follow
+from fabric.backends.base import BackendRefused, JobSpec, JobState
+from fabric.backends.ray_jobs import RayJobsApi, follow
+from fabric.runtime import environment
+from fabric.states import JobStatus
 
 PREFIX = "warm-"
 # How long a runner's liveness, once asked of Ray, is trusted before asking again.
@@ -74,7 +77,7 @@ class WarmRunner:
             try:
                 if not self.api.state(current).status.terminal:
                     self._alive = current
-            except RayApiError:
+            except BackendRefused:
                 pass
         self._checked_at = time.monotonic()
         return self._alive
@@ -110,8 +113,9 @@ class WarmRunner:
         return submission_id
 
     def submit(self, spec: JobSpec) -> str:
-        """Hand the job to the runner (starting it if need be)."""
+        """Hand the job to the runner (starting it if need be); the task's submission id."""
         self.ensure()
+        submission_id = f"{PREFIX}{spec.submission_id}"
         options: dict[str, Any] = {"num_cpus": spec.cpu, "num_gpus": spec.gpu}
         if spec.memory_gib:
             options["memory"] = int(spec.memory_gib * 2**30)
@@ -125,16 +129,16 @@ class WarmRunner:
             "entrypoint": spec.entrypoint,
             # The job's own folder, so that files it makes with relative paths stay its own;
             # with a working_dir of its own, Ray has made that its directory.
-            "cwd": None if "working_dir" in runtime_env else env.get("FABRIC_RUN_DIR"),
+            "cwd": None if "working_dir" in runtime_env else env.get(environment.RUN_DIR),
             # Set inside the worker, not as Ray's runtime env: each distinct env would need a
             # fresh worker process, and the point is to reuse warm ones.
             "env": env,
             "in_process": _built_in(spec),
             "ray_options": options,
-            "log": str(self._path("logs", spec.submission_id, ".log")),
+            "log": str(self._path("logs", submission_id, ".log")),
         }
-        runtime.write_json(self._path("inbox", spec.submission_id), task)
-        return spec.submission_id
+        runtime.write_json(self._path("inbox", submission_id), task)
+        return submission_id
 
     def _read_state(self, submission_id: str) -> dict[str, Any] | None:
         try:
@@ -190,6 +194,6 @@ class WarmRunner:
         """Stop the runner (its running tasks end with it)."""
         current = self._current()
         if current is not None:
-            with contextlib.suppress(RayApiError):
+            with contextlib.suppress(BackendRefused):
                 self.api.stop(current)
         self._alive = None

@@ -1,1 +1,2 @@
-"""Work the server does in the background, outside any request: the reconciler's loops."""
+"""Work the server does in the background, outside any request: the loops each domain
+registers (`loops.py`), and the reconciler that runs them (`reconciler.py`)."""

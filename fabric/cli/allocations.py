@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from fabric.api.schemas.quotas import AllocationPublic
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption, amounts
 from fabric.cli.output import pairs, print_fields, print_json, print_table, when
@@ -22,16 +23,16 @@ class State(StrEnum):
 IdArgument = Annotated[int, typer.Argument(metavar="ID")]
 
 
-def _row(allocation: dict[str, Any]) -> list[object]:
+def _row(allocation: AllocationPublic) -> list[object]:
     return [
-        allocation["id"],
-        allocation["user"],
-        allocation["pool"],
-        pairs(allocation["resources"]),
-        allocation["state"],
-        allocation["purpose"],
-        when(allocation["created_at"]),
-        when(allocation["released_at"]),
+        allocation.id,
+        allocation.user,
+        allocation.pool,
+        pairs(allocation.resources),
+        allocation.state,
+        allocation.purpose,
+        when(allocation.created_at),
+        when(allocation.released_at),
     ]
 
 
@@ -60,10 +61,9 @@ def create(
     if json_:
         print_json(allocation)
         return
-    where = f" on pool {allocation['pool']!r}" if allocation["pool"] else ""
+    where = f" on pool {allocation.pool!r}" if allocation.pool else ""
     typer.echo(
-        f"allocation {allocation['id']} admitted in {project!r}: "
-        f"{pairs(allocation['resources'])}{where}"
+        f"allocation {allocation.id} admitted in {project!r}: {pairs(allocation.resources)}{where}"
     )
 
 
@@ -103,4 +103,4 @@ def release(project: str, allocation_id: IdArgument) -> None:
     """Release an allocation: its resources are free again and its use is metered."""
     with connect() as client:
         allocation = client.release_allocation(project, allocation_id)
-    typer.echo(f"allocation {allocation['id']} {allocation['state']}")
+    typer.echo(f"allocation {allocation.id} {allocation.state}")

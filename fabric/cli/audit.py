@@ -43,12 +43,12 @@ def audit(
         ["TIME", "ACTOR", "ACTION", "OBJECT", "PROJECT", "DETAIL"],
         (
             [
-                when(e["at"], seconds=True),
-                e["actor"],
-                e["action"],
-                f"{e['object_type']} {e['object_name']}",
-                e["project"],
-                json.dumps(e["detail"], separators=(",", ":")) if e["detail"] else "",
+                when(e.at, seconds=True),
+                e.actor,
+                e.action,
+                f"{e.object_type} {e.object_name}",
+                e.project,
+                json.dumps(e.detail, separators=(",", ":")) if e.detail else "",
             ]
             for e in events
         ),

@@ -10,18 +10,20 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from fabric.api.schemas.serving import EndpointPublic
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, read_mapping, split_pairs
 from fabric.cli.output import print_fields, print_json, print_table, when
 from fabric.sdk import Client
+from fabric.states import EndpointStatus
 
 app = typer.Typer(no_args_is_help=True, help="Online endpoints on Ray Serve.")
 keys = typer.Typer(no_args_is_help=True, help="API keys that call one endpoint.")
 app.add_typer(keys, name="key")
 
 POLL_SECONDS = 1.0
-SETTLED = ("RUNNING", "DEPLOY_FAILED", "UNHEALTHY")
+SETTLED = (EndpointStatus.RUNNING, EndpointStatus.DEPLOY_FAILED, EndpointStatus.UNHEALTHY)
 WaitOption = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait until Serve runs the new revision.")
 ]
@@ -47,16 +49,16 @@ def _traffic(value: str) -> dict[str, Any]:
     return entry
 
 
-def _wait(client: Client, project: str, name: str, revision: int, timeout: float) -> dict[str, Any]:
+def _wait(client: Client, project: str, name: str, revision: int, timeout: float) -> EndpointPublic:
     """Follow Serve's state of the endpoint until it settles, showing it as it goes."""
     deadline = time.monotonic() + timeout
     console = Console(stderr=True)
     with console.status(f"deploying {project}/{name} revision {revision}") as status:
         while True:
             endpoint = client.get_endpoint(project, name)
-            state = endpoint["status"]
-            status.update(f"{project}/{name} revision {revision}: {state} {endpoint['message']}")
-            if endpoint["revision"] != revision or state in SETTLED:
+            state = endpoint.status
+            status.update(f"{project}/{name} revision {revision}: {state} {endpoint.message}")
+            if endpoint.revision != revision or state in SETTLED:
                 return endpoint
             if time.monotonic() > deadline:
                 raise CliError(
@@ -66,23 +68,23 @@ def _wait(client: Client, project: str, name: str, revision: int, timeout: float
             time.sleep(POLL_SECONDS)
 
 
-def _report(endpoint: dict[str, Any], json_: bool) -> None:
+def _report(endpoint: EndpointPublic, json_: bool) -> None:
     if json_:
         print_json(endpoint)
         return
-    if endpoint["status"] == "DEPLOY_FAILED":
-        raise CliError(f"endpoint {endpoint['name']} failed to deploy: {endpoint['message']}")
+    if endpoint.status == EndpointStatus.DEPLOY_FAILED:
+        raise CliError(f"endpoint {endpoint.name} failed to deploy: {endpoint.message}")
     typer.echo(
-        f"endpoint {endpoint['name']} revision {endpoint['revision']}: {endpoint['status']} "
-        f"at {endpoint['url']}/predict"
+        f"endpoint {endpoint.name} revision {endpoint.revision}: {endpoint.status} "
+        f"at {endpoint.url}/predict"
     )
 
 
 def _changed(
-    client: Client, project: str, endpoint: dict[str, Any], wait: bool, timeout: float, json_: bool
+    client: Client, project: str, endpoint: EndpointPublic, wait: bool, timeout: float, json_: bool
 ) -> None:
     if wait:
-        endpoint = _wait(client, project, endpoint["name"], endpoint["revision"], timeout)
+        endpoint = _wait(client, project, endpoint.name, endpoint.revision, timeout)
     _report(endpoint, json_)
 
 
@@ -160,12 +162,12 @@ def list_(project: str, json_: JsonOption = False) -> None:
         ["NAME", "STATUS", "REVISION", "TRAFFIC", "CALLS", "UPDATED"],
         (
             [
-                e["name"],
-                e["status"],
-                e["revision"],
-                _weights(e["spec"]),
-                e["metrics"]["requests"],
-                when(e["updated_at"]),
+                e.name,
+                e.status,
+                e.revision,
+                _weights(e.spec),
+                e.metrics["requests"],
+                when(e.updated_at),
             ]
             for e in found
         ),
@@ -185,15 +187,15 @@ def show(project: str, name: str, json_: JsonOption = False) -> None:
     if json_:
         print_json(endpoint)
         return
-    spec = endpoint["spec"]
-    metrics = endpoint["metrics"]
+    spec = endpoint.spec
+    metrics = endpoint.metrics
     print_fields(
         {
-            "endpoint": endpoint["name"],
-            "url": f"{endpoint['url']}/predict",
-            "status": endpoint["status"],
-            "message": endpoint["message"],
-            "revision": endpoint["revision"],
+            "endpoint": endpoint.name,
+            "url": f"{endpoint.url}/predict",
+            "status": endpoint.status,
+            "message": endpoint.message,
+            "revision": endpoint.revision,
             "traffic": _weights(spec),
             "mirror": f"{spec['mirror']['model']}@{spec['mirror']['version']} "
             f"{spec['mirror']['percent']:g}%"
@@ -201,9 +203,9 @@ def show(project: str, name: str, json_: JsonOption = False) -> None:
             else None,
             "replicas": spec["autoscaling"] or spec["replicas"],
             "per replica": {"cpu": spec["cpu"], "gpu": spec["gpu"]},
-            "holds": endpoint["resources"],
+            "holds": endpoint.resources,
             "deployments": {
-                k: f"{v['status']} x{v['replicas']}" for k, v in endpoint["deployments"].items()
+                k: f"{v['status']} x{v['replicas']}" for k, v in endpoint.deployments.items()
             },
             "calls": metrics["requests"],
             "errors": metrics["errors"],
@@ -279,12 +281,12 @@ def revisions(project: str, name: str, json_: JsonOption = False) -> None:
         ["REVISION", "ACTION", "TRAFFIC", "BY", "AT", "MESSAGE"],
         (
             [
-                r["revision"],
-                r["action"],
-                _weights(r["spec"]),
-                r["user"],
-                when(r["created_at"]),
-                r["message"],
+                r.revision,
+                r.action,
+                _weights(r.spec),
+                r.user,
+                when(r.created_at),
+                r.message,
             ]
             for r in found
         ),
@@ -339,9 +341,9 @@ def create_key(project: str, name: str, key_name: str, json_: JsonOption = False
     if json_:
         print_json(key)
     else:
-        typer.echo(key["key"])
+        typer.echo(key.key)
         typer.echo(
-            f"key {key['id']} ({key_name}): shown once; send it as 'Authorization: Bearer KEY'",
+            f"key {key.id} ({key_name}): shown once; send it as 'Authorization: Bearer KEY'",
             err=True,
         )
 
@@ -355,10 +357,7 @@ def list_keys(project: str, name: str, json_: JsonOption = False) -> None:
         return
     print_table(
         ["ID", "NAME", "PREFIX", "CREATED", "REVOKED"],
-        (
-            [k["id"], k["name"], k["prefix"], when(k["created_at"]), when(k["revoked_at"])]
-            for k in found
-        ),
+        ([k.id, k.name, k.prefix, when(k.created_at), when(k.revoked_at)] for k in found),
         empty="no keys",
     )
 

@@ -4,36 +4,24 @@ from __future__ import annotations
 
 import shlex
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from fabric.api.schemas.jobs import JobPublic
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, amounts, split_pairs
 from fabric.cli.output import describe_workers, pairs, print_fields, print_json, print_table, when
 from fabric.cli.uploads import upload_working_dir
 from fabric.sdk import Client
+from fabric.states import JOB_WAITING, JobStatus
 
 app = typer.Typer(no_args_is_help=True, help="Jobs: commands run on Ray within quota.")
 
 POLL_SECONDS = 0.5
-
-
-class Status(StrEnum):
-    QUEUED = "QUEUED"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    STOPPED = "STOPPED"
-
-
-WAITING = (Status.QUEUED, Status.PENDING)
-ENDED = (Status.SUCCEEDED, Status.FAILED, Status.STOPPED)
 
 
 IdArgument = Annotated[int, typer.Argument(metavar="ID")]
@@ -45,41 +33,41 @@ def _gist(message: str) -> str:
     return message.strip().split("\n", 1)[0].rstrip(":")
 
 
-def _row(job: dict[str, Any]) -> list[object]:
+def _row(job: JobPublic) -> list[object]:
     return [
-        job["id"],
-        job["name"],
-        job["user"],
-        job["status"],
-        job["queue_position"],
-        pairs(job["requested"]),
-        when(job["created_at"]),
-        when(job["ended_at"]),
-        _gist(job["message"]),
+        job.id,
+        job.name,
+        job.user,
+        job.status,
+        job.queue_position,
+        pairs(job.requested),
+        when(job.created_at),
+        when(job.ended_at),
+        _gist(job.message),
     ]
 
 
-def _fields(job: dict[str, Any]) -> dict[str, object]:
+def _fields(job: JobPublic) -> dict[str, object]:
     return {
-        "id": job["id"],
-        "name": job["name"],
-        "user": job["user"],
-        "status": job["status"],
-        "queue": job["queue_position"],
-        "message": job["message"],
-        "entrypoint": job["entrypoint"],
-        "template": job["template"],
-        "params": pairs(job["params"]) if job["params"] else None,
-        "resources": pairs(job["resources"]),
-        "workers": describe_workers(job["workers"], job["worker_resources"]),
-        "requested": pairs(job["requested"]),
-        "pool": job["pool"],
-        "timeout": f"{job['timeout_seconds']:g} s" if job["timeout_seconds"] else None,
-        "attempt": f"{job['attempt']} of {job['max_retries'] + 1}",
-        "submission": job["submission_id"],
-        "created": when(job["created_at"], seconds=True),
-        "started": when(job["started_at"], seconds=True),
-        "ended": when(job["ended_at"], seconds=True),
+        "id": job.id,
+        "name": job.name,
+        "user": job.user,
+        "status": job.status,
+        "queue": job.queue_position,
+        "message": job.message,
+        "entrypoint": job.entrypoint,
+        "template": job.template,
+        "params": pairs(job.params) if job.params else None,
+        "resources": pairs(job.resources),
+        "workers": describe_workers(job.workers, job.worker_resources),
+        "requested": pairs(job.requested),
+        "pool": job.pool,
+        "timeout": f"{job.timeout_seconds:g} s" if job.timeout_seconds else None,
+        "attempt": f"{job.attempt} of {job.max_retries + 1}",
+        "submission": job.submission_id,
+        "created": when(job.created_at, seconds=True),
+        "started": when(job.started_at, seconds=True),
+        "ended": when(job.ended_at, seconds=True),
     }
 
 
@@ -92,49 +80,46 @@ def _runtime_env(env: list[str] | None, pip: list[str] | None) -> dict[str, Any]
     return runtime_env
 
 
-def _label(job: dict[str, Any]) -> str:
-    position = f" (position {job['queue_position']})" if job["queue_position"] else ""
-    return f"job {job['id']}: {job['status']}{position}"
+def _label(job: JobPublic) -> str:
+    position = f" (position {job.queue_position})" if job.queue_position else ""
+    return f"job {job.id}: {job.status}{position}"
 
 
-def _submitted(job: dict[str, Any]) -> str:
-    position = job["queue_position"]
-    queue = f"; position {position} in the queue" if position else ""
-    return f"job {job['id']} submitted ({job['status']}){queue}"
+def _submitted(job: JobPublic) -> str:
+    queue = f"; position {job.queue_position} in the queue" if job.queue_position else ""
+    return f"job {job.id} submitted ({job.status}){queue}"
 
 
-def _outcome(job: dict[str, Any]) -> str:
-    gist = _gist(job["message"]) if job["status"] != Status.SUCCEEDED else ""
+def _outcome(job: JobPublic) -> str:
+    gist = _gist(job.message) if job.status != JobStatus.SUCCEEDED else ""
     reason = f": {gist}" if gist else ""
-    return f"job {job['id']} {job['status']}{reason}"
+    return f"job {job.id} {job.status}{reason}"
 
 
 def _poll(
-    client: Client, project: str, job: dict[str, Any], waiting: tuple[Status, ...]
-) -> dict[str, Any]:
+    client: Client, project: str, job: JobPublic, waiting: tuple[JobStatus, ...]
+) -> JobPublic:
     """The job once it left the `waiting` states, its state kept live on stderr meanwhile."""
     with Console(stderr=True).status(_label(job)) as line:
-        while job["status"] in waiting:
+        while job.status in waiting:
             time.sleep(POLL_SECONDS)
-            job = client.get_job(project, job["id"])
+            job = client.get_job(project, job.id)
             line.update(_label(job))
     return job
 
 
-def _run_to_end(
-    client: Client, project: str, job: dict[str, Any], *, show_logs: bool
-) -> dict[str, Any]:
+def _run_to_end(client: Client, project: str, job: JobPublic, *, show_logs: bool) -> JobPublic:
     """Wait for the job to end, printing its output from when it starts to run.
 
     The server's log stream follows every attempt and ends once the job's record is final,
     so the status read after it is the end.
     """
-    job = _poll(client, project, job, WAITING)
+    job = _poll(client, project, job, JOB_WAITING)
     if not show_logs:
-        return _poll(client, project, job, (*WAITING, Status.RUNNING))
-    for chunk in client.follow_job_logs(project, job["id"]):
+        return _poll(client, project, job, (*JOB_WAITING, JobStatus.RUNNING))
+    for chunk in client.follow_job_logs(project, job.id):
         typer.echo(chunk, nl=False)
-    return client.get_job(project, job["id"])
+    return client.get_job(project, job.id)
 
 
 @app.command()
@@ -243,7 +228,7 @@ def submit(
             except KeyboardInterrupt:
                 typer.echo(
                     "stopped following; the job goes on "
-                    f"(fabric job stop {project} {job['id']} to stop it)",
+                    f"(fabric job stop {project} {job.id} to stop it)",
                     err=True,
                 )
                 raise typer.Exit(130) from None
@@ -251,7 +236,7 @@ def submit(
         print_json(job)
     elif not no_wait:
         typer.echo(_outcome(job))
-    if not no_wait and job["status"] != Status.SUCCEEDED:
+    if not no_wait and job.status != JobStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 
@@ -259,7 +244,7 @@ def submit(
 def list_(
     project: str,
     status: Annotated[
-        Status | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")
+        JobStatus | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")
     ] = None,
     user: Annotated[str | None, typer.Option(help="Only this user's jobs.")] = None,
     json_: JsonOption = False,
@@ -294,13 +279,13 @@ def outputs(project: str, job_id: IdArgument, json_: JsonOption = False) -> None
     if json_:
         print_json(found)
         return
-    if not found["outputs"] and not found["metrics"]:
+    if not found.outputs and not found.metrics:
         typer.echo(f"job {job_id} has written no outputs yet")
         return
-    print_fields(found["outputs"])
-    if found["metrics"]:
-        last = {k: v for k, v in found["metrics"][-1].items() if k != "time"}
-        typer.echo(f"\nlast of {len(found['metrics'])} metric reports: {pairs(last)}")
+    print_fields(found.outputs)
+    if found.metrics:
+        last = {k: v for k, v in found.metrics[-1].items() if k != "time"}
+        typer.echo(f"\nlast of {len(found.metrics)} metric reports: {pairs(last)}")
 
 
 @app.command()

@@ -23,16 +23,16 @@ def login(
 ) -> None:
     """Log in and save the session in FABRIC_HOME/credentials.json (mode 0600)."""
     url = (url or credentials.default_url()).rstrip("/")
-    username = username or typer.prompt("Username")
+    name: str = username or typer.prompt("Username")
     password = passwords.read("Password", use_stdin=password_stdin)
     try:
-        client = Client.login(url, username, password)
+        client = Client.login(url, name, password)
     except ApiError as exc:
         # Said as it is: the usual 401 hint, "run `fabric login`", is no help here.
         raise CliError(exc.detail) from None
     with client:
         saved = credentials.save(client.url, client.token or "")
-    typer.echo(f"logged in to {url} as {username} (saved in {saved})")
+    typer.echo(f"logged in to {url} as {name} (saved in {saved})")
 
 
 def logout() -> None:
@@ -59,6 +59,4 @@ def whoami(json_: JsonOption = False) -> None:
     if json_:
         print_json(me)
         return
-    print_fields(
-        {"user": me["username"], "server": url, "admin": me["is_admin"], "email": me["email"]}
-    )
+    print_fields({"user": me.username, "server": url, "admin": me.is_admin, "email": me.email})

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from fabric.api.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption, split_pairs
 from fabric.cli.output import print_fields, print_json, print_table, when
@@ -25,12 +26,12 @@ def list_(project: str, json_: JsonOption = False) -> None:
         ["NAME", "LATEST", "FRAMEWORK", "ALIASES", "VERSIONS", "CREATED"],
         (
             [
-                m["name"],
-                m["latest_version"],
-                m["versions"][-1]["framework"] if m["versions"] else None,
-                m["aliases"],
-                len(m["versions"]),
-                when(m["created_at"]),
+                m.name,
+                m.latest_version,
+                m.versions[-1].framework if m.versions else None,
+                m.aliases,
+                len(m.versions),
+                when(m.created_at),
             ]
             for m in found
         ),
@@ -49,47 +50,53 @@ def show(
 ) -> None:
     """A model's versions, or one version with its metrics, signature and lineage."""
     with connect() as client:
-        found = (
-            client.get_model_version(project, name, version)
-            if version
-            else client.get_model(project, name)
-        )
+        if version:
+            _show_version(client.get_model_version(project, name, version), json_)
+        else:
+            _show_versions(client.get_model(project, name), json_)
+
+
+def _show_version(found: ModelVersionPublic, json_: bool) -> None:
     if json_:
         print_json(found)
         return
-    if version:
-        print_fields(
-            {
-                "model": f"{found['model']}@{found['version']}",
-                "framework": found["framework"],
-                "aliases": found["aliases"],
-                "uri": found["uri"],
-                "sha256": found["sha256"],
-                "metrics": found["metrics"],
-                "inputs": [i["name"] for i in (found["signature"].get("inputs") or [])],
-                "job": found["lineage"]["job"],
-                "pipeline run": found["lineage"]["pipeline_run"],
-                "dataset": found["lineage"]["dataset"],
-                "tags": found["tags"],
-                "by": found["user"],
-                "created": when(found["created_at"]),
-            }
-        )
+    print_fields(
+        {
+            "model": f"{found.model}@{found.version}",
+            "framework": found.framework,
+            "aliases": found.aliases,
+            "uri": found.uri,
+            "sha256": found.sha256,
+            "metrics": found.metrics,
+            "inputs": [i["name"] for i in (found.signature.get("inputs") or [])],
+            "job": found.lineage["job"],
+            "pipeline run": found.lineage["pipeline_run"],
+            "dataset": found.lineage["dataset"],
+            "tags": found.tags,
+            "by": found.user,
+            "created": when(found.created_at),
+        }
+    )
+
+
+def _show_versions(model: RegisteredModelPublic, json_: bool) -> None:
+    if json_:
+        print_json(model)
         return
     print_table(
         ["VERSION", "FRAMEWORK", "ALIASES", "METRICS", "JOB", "CREATED"],
         (
             [
-                v["version"],
-                v["framework"],
-                v["aliases"],
-                v["metrics"],
-                v["lineage"]["job"],
-                when(v["created_at"]),
+                v.version,
+                v.framework,
+                v.aliases,
+                v.metrics,
+                v.lineage["job"],
+                when(v.created_at),
             ]
-            for v in found["versions"]
+            for v in model.versions
         ),
-        empty=f"model {name} has no versions",
+        empty=f"model {model.name} has no versions",
     )
 
 
@@ -127,7 +134,7 @@ def register(
     if json_:
         print_json(version)
     else:
-        typer.echo(f"model {name} version {version['version']} ({version['framework']}) registered")
+        typer.echo(f"model {name} version {version.version} ({version.framework}) registered")
 
 
 @app.command()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import typer
+from pydantic_core import to_jsonable_python
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2))
+def print_json(data: object) -> None:
+    """The API's answer as it sent it: a response model (or a list of them) in its JSON form."""
+    typer.echo(json.dumps(to_jsonable_python(data), indent=2))
 
 
 def _console() -> Console:
@@ -29,7 +30,7 @@ def _console() -> Console:
 
 def print_table(
     columns: Sequence[str],
-    rows: Iterable[Sequence[object]],
+    rows: Iterable[Iterable[object]],
     *,
     empty: str,
     wrap: Collection[str] = (),
@@ -82,14 +83,13 @@ def number(value: float) -> str:
     return f"{value:g}"
 
 
-def when(value: str | None, *, seconds: bool = False) -> str:
+def when(value: datetime | None, *, seconds: bool = False) -> str:
     """An API timestamp in UTC, e.g. 2025-01-31 14:02 (to the minute, to keep tables narrow)."""
-    if not value:
+    if value is None:
         return "-"
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC)
-    return parsed.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def pairs(values: Mapping[str, object]) -> str:

@@ -14,18 +14,24 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from fabric.api.schemas.pipelines import PipelinePublic, PipelineRunPublic, TaskRunPublic
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption, moment, read_mapping, split_pairs
 from fabric.cli.output import cell, print_fields, print_json, print_table, when
 from fabric.sdk import Client
+from fabric.states import JOB_WAITING, RUN_ENDED, PipelineRunStatus, TaskRunStatus
 
 app = typer.Typer(no_args_is_help=True, help="Pipelines: DAGs of template tasks, on schedules.")
 
 POLL_SECONDS = 0.5
-RUN_ENDED = ("SUCCEEDED", "FAILED", "CANCELLED")
 RunArgument = Annotated[int, typer.Argument(metavar="RUN", help="The run's id.")]
-STYLES = {"SUCCEEDED": "green", "FAILED": "red", "UPSTREAM_FAILED": "red", "RUNNING": "cyan"}
+STYLES = {
+    TaskRunStatus.SUCCEEDED: "green",
+    TaskRunStatus.FAILED: "red",
+    TaskRunStatus.UPSTREAM_FAILED: "red",
+    TaskRunStatus.RUNNING: "cyan",
+}
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def apply(
     if json_:
         print_json(pipeline)
     else:
-        typer.echo(f"pipeline {pipeline['name']} version {pipeline['version']} applied")
+        typer.echo(f"pipeline {pipeline.name} version {pipeline.version} applied")
 
 
 @app.command("list")
@@ -64,13 +70,13 @@ def list_(project: str, json_: JsonOption = False) -> None:
         ["NAME", "VERSION", "TASKS", "SCHEDULE", "NEXT", "UPDATED", "DESCRIPTION"],
         (
             [
-                p["name"],
-                p["version"],
-                len(p["spec"]["tasks"]),
+                p.name,
+                p.version,
+                len(p.spec["tasks"]),
                 _schedule(p),
-                when(p["next_tick"]),
-                when(p["updated_at"]),
-                p["description"],
+                when(p.next_tick),
+                when(p.updated_at),
+                p.description,
             ]
             for p in found
         ),
@@ -79,11 +85,11 @@ def list_(project: str, json_: JsonOption = False) -> None:
     )
 
 
-def _schedule(pipeline: dict[str, Any]) -> str | None:
-    schedule = pipeline["spec"].get("schedule")
+def _schedule(pipeline: PipelinePublic) -> str | None:
+    schedule = pipeline.spec.get("schedule")
     if schedule is None:
         return None
-    return f"{schedule['cron']}{' (paused)' if pipeline['paused'] else ''}"
+    return f"{schedule['cron']}{' (paused)' if pipeline.paused else ''}"
 
 
 @app.command()
@@ -94,14 +100,14 @@ def show(project: str, name: str, json_: JsonOption = False) -> None:
     if json_:
         print_json(pipeline)
         return
-    spec = pipeline["spec"]
+    spec = pipeline.spec
     print_fields(
         {
-            "name": pipeline["name"],
-            "version": pipeline["version"],
-            "applied by": pipeline["user"],
+            "name": pipeline.name,
+            "version": pipeline.version,
+            "applied by": pipeline.user,
             "schedule": _schedule(pipeline),
-            "next run": when(pipeline["next_tick"]),
+            "next run": when(pipeline.next_tick),
             "globals": spec.get("globals"),
         }
     )
@@ -157,7 +163,7 @@ def resume(project: str, name: str) -> None:
     """Resume the pipeline's schedule."""
     with connect() as client:
         pipeline = client.pause_pipeline(project, name, paused=False)
-    typer.echo(f"pipeline {name}: schedule resumed, next run {when(pipeline['next_tick'])}")
+    typer.echo(f"pipeline {name}: schedule resumed, next run {when(pipeline.next_tick)}")
 
 
 @app.command()
@@ -196,21 +202,21 @@ def run(
             if json_:
                 print_json(started)
             else:
-                typer.echo(f"run {started['id']} queued")
+                typer.echo(f"run {started.id} queued")
             return
-        ended = _follow(client, project, name, started["id"])
+        ended = _follow(client, project, name, started.id)
     if json_:
         print_json(ended)
-    if ended["status"] != "SUCCEEDED":
+    if ended.status != PipelineRunStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 
-def _follow(client: Client, project: str, name: str, run_id: int) -> dict[str, Any]:
+def _follow(client: Client, project: str, name: str, run_id: int) -> PipelineRunPublic:
     """Redraw the run's tasks in place until it ends (printed once at the end when piped)."""
     console = Console(highlight=False, stderr=True)
     current = client.get_pipeline_run(project, name, run_id)
     with Live(_view(current), console=console, auto_refresh=False, transient=False) as live:
-        while current["status"] not in RUN_ENDED:
+        while current.status not in RUN_ENDED:
             time.sleep(POLL_SECONDS)
             current = client.get_pipeline_run(project, name, run_id)
             live.update(_view(current), refresh=True)
@@ -220,35 +226,33 @@ def _follow(client: Client, project: str, name: str, run_id: int) -> dict[str, A
     return current
 
 
-def _view(run_: dict[str, Any]) -> Group:
+def _view(run_: PipelineRunPublic) -> Group:
     table = Table(box=None, pad_edge=False)
     for column in ("TASK", "STATUS", "JOB", "STARTED", "SECONDS", "MESSAGE"):
         table.add_column(column, no_wrap=column != "MESSAGE")
-    for task in run_["tasks"]:
-        status = task["status"]
-        if status == "RUNNING" and task["job_status"] in ("QUEUED", "PENDING"):
-            status = f"RUNNING ({task['job_status']})"
+    for task in run_.tasks:
+        status = str(task.status)
+        if status == TaskRunStatus.RUNNING and task.job_status in JOB_WAITING:
+            status = f"RUNNING ({task.job_status})"
         table.add_row(
-            task["task"],
-            Text(status, style=STYLES.get(task["status"], "")),
-            cell(task["job_id"]),
-            when(task["started_at"], seconds=True),
+            task.task,
+            Text(status, style=STYLES.get(task.status, "")),
+            cell(task.job_id),
+            when(task.started_at, seconds=True),
             cell(_seconds(task)),
-            Text(task["message"]),
+            Text(task.message),
         )
     title = Text(
-        f"{run_['pipeline']} run {run_['number']} (id {run_['id']}): {run_['status']} "
-        f"{run_['message']}".rstrip()
+        f"{run_.pipeline} run {run_.number} (id {run_.id}): {run_.status} {run_.message}".rstrip()
     )
     return Group(title, table)
 
 
-def _seconds(task: dict[str, Any]) -> float | None:
-    if task["started_at"] is None:
+def _seconds(task: TaskRunPublic) -> float | None:
+    if task.started_at is None:
         return None
-    start = datetime.fromisoformat(task["started_at"])
-    end = datetime.fromisoformat(task["ended_at"]) if task["ended_at"] else datetime.now(UTC)
-    return round((end - start).total_seconds(), 1)
+    end = task.ended_at or datetime.now(UTC)
+    return round((end - task.started_at).total_seconds(), 1)
 
 
 @app.command()
@@ -263,14 +267,14 @@ def runs(project: str, name: str, json_: JsonOption = False) -> None:
         ["ID", "RUN", "TRIGGER", "LOGICAL DATE", "STATUS", "STARTED", "ENDED", "MESSAGE"],
         (
             [
-                r["id"],
-                r["number"],
-                r["trigger"],
-                when(r["logical_date"]),
-                r["status"],
-                when(r["started_at"]),
-                when(r["ended_at"]),
-                r["message"],
+                r.id,
+                r.number,
+                r.trigger,
+                when(r.logical_date),
+                r.status,
+                when(r.started_at),
+                when(r.ended_at),
+                r.message,
             ]
             for r in found
         ),
@@ -302,13 +306,13 @@ def status(
     _print_results(found)
 
 
-def _print_results(run_: dict[str, Any]) -> None:
+def _print_results(run_: PipelineRunPublic) -> None:
     metrics, files = [], []
-    for task in run_["tasks"]:
-        results = task["results"] or {}
+    for task in run_.tasks:
+        results = task.results or {}
         for metric, value in results.get("metrics", {}).items():
             metrics.append(
-                [task["task"], metric, round(value, 4) if isinstance(value, float) else value]
+                [task.task, metric, round(value, 4) if isinstance(value, float) else value]
             )
         for kind, found in (
             ("table", results.get("tables", {})),
@@ -317,14 +321,14 @@ def _print_results(run_: dict[str, Any]) -> None:
             for item in found:
                 files.append(
                     [
-                        task["task"],
+                        task.task,
                         kind,
                         item,
                         found[item].get("url", "") if kind == "table" else "",
                     ]
                 )
         for image in results.get("images", []):
-            files.append([task["task"], "image", image["name"], image["url"]])
+            files.append([task.task, "image", image["name"], image["url"]])
     typer.echo()
     print_table(["TASK", "METRIC", "VALUE"], metrics, empty="no metrics")
     if files:
@@ -337,7 +341,7 @@ def cancel(project: str, name: str, run_id: RunArgument) -> None:
     """Cancel a run: its running jobs stop and its tasks end CANCELLED."""
     with connect() as client:
         found = client.cancel_pipeline_run(project, name, run_id)
-    typer.echo(f"run {run_id}: {found['status']}")
+    typer.echo(f"run {run_id}: {found.status}")
 
 
 @app.command()

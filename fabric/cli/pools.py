@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from fabric.api.schemas.tenancy import PoolPublic
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption, amounts, split_pairs
 from fabric.cli.output import pairs, print_fields, print_json, print_table
@@ -13,12 +14,12 @@ from fabric.cli.output import pairs, print_fields, print_json, print_table
 app = typer.Typer(no_args_is_help=True, help="Resource pools and which projects may use them.")
 
 
-def _fields(pool: dict[str, Any]) -> dict[str, object]:
+def _fields(pool: PoolPublic) -> dict[str, object]:
     return {
-        "name": pool["name"],
-        "resources": pairs(pool["resources"]),
-        "selector": pairs(pool["node_selector"]),
-        "description": pool["description"],
+        "name": pool.name,
+        "resources": pairs(pool.resources),
+        "selector": pairs(pool.node_selector),
+        "description": pool.description,
     }
 
 
@@ -40,7 +41,7 @@ def create(
         pool = client.create_pool(
             name, resources=resources, node_selector=node_selector, description=description
         )
-    typer.echo(f"created pool {pool['name']!r}")
+    typer.echo(f"created pool {pool.name!r}")
 
 
 @app.command("list")

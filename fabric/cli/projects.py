@@ -24,7 +24,7 @@ def create(name: str, description: DescriptionOption = "") -> None:
     """Create a project; you become its owner."""
     with connect() as client:
         project = client.create_project(name, description=description)
-    typer.echo(f"created project {project['name']!r}")
+    typer.echo(f"created project {project.name!r}")
 
 
 @app.command("list")
@@ -37,7 +37,7 @@ def list_(json_: JsonOption = False) -> None:
         return
     print_table(
         ["NAME", "ROLE", "DESCRIPTION", "CREATED"],
-        ([p["name"], p["role"], p["description"], when(p["created_at"])] for p in projects),
+        ([p.name, p.role, p.description, when(p.created_at)] for p in projects),
         empty="no projects",
         wrap=("DESCRIPTION",),
     )
@@ -53,10 +53,10 @@ def show(name: str, json_: JsonOption = False) -> None:
         return
     print_fields(
         {
-            "name": project["name"],
-            "description": project["description"],
-            "your role": project["role"],
-            "created": when(project["created_at"]),
+            "name": project.name,
+            "description": project.description,
+            "your role": project.role,
+            "created": when(project.created_at),
         }
     )
 
@@ -92,7 +92,7 @@ def list_members(project: str, json_: JsonOption = False) -> None:
         return
     print_table(
         ["USERNAME", "ROLE", "SINCE"],
-        ([m["username"], m["role"], when(m["created_at"])] for m in rows),
+        ([m.username, m.role, when(m.created_at)] for m in rows),
         empty="no members",
     )
 
@@ -106,7 +106,7 @@ def add_member(
     """Add a user to a project, or change their role (owners)."""
     with connect() as client:
         member = client.set_member(project, username, role.value)
-    typer.echo(f"{member['username']!r} is now {member['role']} of {project!r}")
+    typer.echo(f"{member.username!r} is now {member.role} of {project!r}")
 
 
 @members.command("remove")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from fabric.api.schemas.quotas import QuotaPublic
 from fabric.cli.credentials import connect
 from fabric.cli.options import JsonOption
 from fabric.cli.output import number, print_json, print_table
@@ -61,10 +62,10 @@ def set_(
     )
 
 
-def _percent(quota: dict[str, Any]) -> str:
-    if quota["kind"] == Kind.SINGLE or not quota["limit"]:
+def _percent(quota: QuotaPublic) -> str:
+    if quota.kind is Kind.SINGLE or not quota.limit:
         return "-"
-    return f"{100 * quota['used'] / quota['limit']:.0f}%"
+    return f"{100 * quota.used / quota.limit:.0f}%"
 
 
 @app.command()
@@ -79,12 +80,12 @@ def show(project: str, json_: JsonOption = False) -> None:
         ["SCOPE", "RESOURCE", "KIND", "PERIOD", "LIMIT", "USED", "USE"],
         (
             [
-                _scope(q["user"]),
-                q["resource"],
-                q["kind"],
-                q["period"],
-                number(q["limit"]),
-                "-" if q["kind"] == Kind.SINGLE else number(q["used"]),
+                _scope(q.user),
+                q.resource,
+                q.kind,
+                q.period,
+                number(q.limit),
+                "-" if q.kind is Kind.SINGLE else number(q.used),
                 _percent(q),
             ]
             for q in quotas

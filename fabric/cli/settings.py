@@ -8,14 +8,17 @@ from pydantic import ValidationError
 
 from fabric.cli.errors import CliError
 from fabric.config import Settings
+from fabric.runtime import messages
 
 
 def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            (f"FABRIC_{str(error['loc'][0]).upper()}: " if error["loc"] else "") + error["msg"]
-            for error in exc.errors()
-        )
+        problems = messages.describe(exc, _variable)
         raise CliError(f"invalid settings: {problems}") from None
+
+
+def _variable(loc: messages.Location) -> str:
+    """The environment variable of the setting a problem lies in."""
+    return f"FABRIC_{str(loc[0]).upper()}" if loc else ""

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from fabric.api.schemas.templates import TemplatePublic
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
 from fabric.cli.options import JsonOption
@@ -57,12 +58,12 @@ def list_(
         ["NAME", "VERSION", "GROUP", "RESOURCES", "WORKERS", "DESCRIPTION"],
         (
             [
-                t["name"],
+                t.name,
                 _version(t),
-                t["group"],
-                pairs(t["resources"]),
-                describe_workers(t["workers"], t["worker_resources"]),
-                t["description"],
+                t.group,
+                pairs(t.resources),
+                describe_workers(t.workers, t.worker_resources),
+                t.description,
             ]
             for t in templates
         ),
@@ -71,10 +72,10 @@ def list_(
     )
 
 
-def _version(template: dict[str, Any]) -> str | None:
-    if template["version"] is None:
+def _version(template: TemplatePublic) -> str | None:
+    if template.version is None:
         return None
-    return f"{template['version']}{' (published)' if template['published'] else ''}"
+    return f"{template.version}{' (published)' if template.published else ''}"
 
 
 @app.command()
@@ -121,7 +122,7 @@ def register(
     if json_:
         print_json(template)
         return
-    typer.echo(f"registered {template['name']}@{template['version']}")
+    typer.echo(f"registered {template.name}@{template.version}")
 
 
 @app.command()
@@ -136,8 +137,8 @@ def publish(
     """Let every project run version VERSION of PROJECT's template NAME."""
     with connect() as client:
         template = client.publish_template(project, name, version, published=not withdraw)
-    state = "published" if template["published"] else "no longer published"
-    typer.echo(f"{template['name']}@{template['version']} {state}")
+    state = "published" if template.published else "no longer published"
+    typer.echo(f"{template.name}@{template.version} {state}")
 
 
 @app.command()
@@ -150,27 +151,27 @@ def show(name: str, json_: JsonOption = False) -> None:
         return
     print_fields(
         {
-            "name": template["name"],
-            "group": template["group"],
-            "description": template["description"],
-            "module": template["module"],
-            "command": template["command"],
+            "name": template.name,
+            "group": template.group,
+            "description": template.description,
+            "module": template.module,
+            "command": template.command,
             "version": _version(template),
-            "resources": pairs(template["resources"]),
-            "workers": describe_workers(template["workers"], template["worker_resources"]),
+            "resources": pairs(template.resources),
+            "workers": describe_workers(template.workers, template.worker_resources),
         }
     )
     typer.echo()
     print_table(
         ["PARAMETER", "TYPE", "DEFAULT", "DESCRIPTION"],
-        _parameter_rows(template["parameters"]),
+        _parameter_rows(template.parameters),
         empty="no parameters",
         wrap=("DESCRIPTION",),
     )
     typer.echo()
     print_table(
         ["OUTPUT", "DESCRIPTION"],
-        ([name, what] for name, what in template["outputs"].items()),
+        ([name, what] for name, what in template.outputs.items()),
         empty="no outputs",
         wrap=("DESCRIPTION",),
     )

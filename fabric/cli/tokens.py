@@ -24,11 +24,10 @@ def create(
     with connect() as client:
         token = client.create_token(name, days=days)
     typer.echo(
-        f"created token {token['name']!r} (id {token['id']}), "
-        f"expires {when(token['expires_at'])} UTC:",
+        f"created token {token.name!r} (id {token.id}), expires {when(token.expires_at)} UTC:",
         err=True,
     )
-    typer.echo(token["token"])
+    typer.echo(token.token)
     typer.echo("copy it now: the secret is shown only this once", err=True)
 
 
@@ -44,13 +43,13 @@ def list_(json_: JsonOption = False) -> None:
         ["ID", "NAME", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "REVOKED"],
         (
             [
-                t["id"],
-                t["name"],
-                t["prefix"],
-                when(t["created_at"]),
-                when(t["expires_at"]),
-                when(t["last_used_at"]),
-                when(t["revoked_at"]),
+                t.id,
+                t.name,
+                t.prefix,
+                when(t.created_at),
+                when(t.expires_at),
+                when(t.last_used_at),
+                when(t.revoked_at),
             ]
             for t in tokens
         ),

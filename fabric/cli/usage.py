@@ -37,6 +37,6 @@ def usage(
         return
     print_table(
         ["USER", "RESOURCE", "RESOURCE-HOURS", "COST"],
-        ([u["user"], u["resource"], u["resource_seconds"] / 3600, u["cost"]] for u in lines),
+        ([u.user, u.resource, u.resource_seconds / 3600, u.cost] for u in lines),
         empty="no usage",
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from fabric.api.schemas.tenancy import UserPublic
 from fabric.cli import passwords
 from fabric.cli.credentials import connect
 from fabric.cli.errors import CliError
@@ -15,13 +16,13 @@ from fabric.cli.output import print_fields, print_json, print_table, when
 app = typer.Typer(no_args_is_help=True, help="Users and passwords.")
 
 
-def _fields(user: dict[str, Any]) -> dict[str, object]:
+def _fields(user: UserPublic) -> dict[str, object]:
     return {
-        "username": user["username"],
-        "email": user["email"],
-        "admin": user["is_admin"],
-        "disabled": user["disabled"],
-        "created": when(user["created_at"]),
+        "username": user.username,
+        "email": user.email,
+        "admin": user.is_admin,
+        "disabled": user.disabled,
+        "created": when(user.created_at),
     }
 
 
@@ -36,7 +37,7 @@ def create(
     password = passwords.read("Password", use_stdin=password_stdin, confirm=True)
     with connect() as client:
         user = client.create_user(username, password, email=email, is_admin=admin)
-    typer.echo(f"created user {user['username']!r}" + (" (admin)" if user["is_admin"] else ""))
+    typer.echo(f"created user {user.username!r}" + (" (admin)" if user.is_admin else ""))
 
 
 @app.command("list")
@@ -83,7 +84,7 @@ def update(
         raise CliError("nothing to change: give --admin/--no-admin, --disable/--enable or --email")
     with connect() as client:
         user = client.update_user(username, email=email, is_admin=admin, disabled=disable)
-    typer.echo(f"updated user {user['username']!r}")
+    typer.echo(f"updated user {user.username!r}")
 
 
 @app.command()

@@ -18,7 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from fabric.db.types import UTCDateTime
+from fabric.db.types import UTCDateTime, state
+from fabric.runtime.messages import MESSAGE_LIMIT
+from fabric.states import AlertStatus, JobStatus, PipelineRunStatus, RunTrigger, TaskRunStatus
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -237,8 +239,8 @@ class JobModel(Base):
     timeout_seconds: Mapped[float | None] = mapped_column(Float)
     max_retries: Mapped[int] = mapped_column(Integer, default=0)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    status: Mapped[JobStatus] = mapped_column(state(JobStatus))
+    message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
     # "ray-job": a Ray Job of its own; "warm": a task of the warm runner (fabric/backends/warm.py).
     runner: Mapped[str] = mapped_column(String(16), default="ray-job")
     # Ray's id of the current attempt; None while queued, and between a failed attempt and
@@ -339,25 +341,25 @@ class PipelineRunModel(Base):
     )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    trigger: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[RunTrigger] = mapped_column(state(RunTrigger))
     logical_date: Mapped[datetime] = mapped_column(UTCDateTime())
     tick: Mapped[datetime | None] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The pipeline's globals with this run's overrides.
     variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    status: Mapped[PipelineRunStatus] = mapped_column(state(PipelineRunStatus), index=True)
+    message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The webhook call its end owes (see pipeline_alerts): success, failure or timeout; how
     # it went (pending, sent, failed), and when to try next.
     alert_event: Mapped[str | None] = mapped_column(String(16))
-    alert_status: Mapped[str | None] = mapped_column(String(16), index=True)
+    alert_status: Mapped[AlertStatus | None] = mapped_column(state(AlertStatus), index=True)
     alert_attempts: Mapped[int] = mapped_column(Integer, default=0)
     alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    alert_message: Mapped[str] = mapped_column(String(2000), default="")
+    alert_message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
 
     pipeline: Mapped[PipelineModel] = relationship(lazy="joined")
     user: Mapped[UserModel] = relationship(lazy="joined")
@@ -376,8 +378,8 @@ class PipelineTaskRunModel(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
     task: Mapped[str] = mapped_column(String(63))
-    status: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    status: Mapped[TaskRunStatus] = mapped_column(state(TaskRunStatus))
+    message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -472,7 +474,7 @@ class EndpointModel(Base):
         ForeignKey("allocations.id", ondelete="SET NULL")
     )
     # Why Serve does not have the spec yet (its cluster did not answer); empty once applied.
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -491,7 +493,7 @@ class EndpointRevisionModel(Base):
     revision: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))
     # Why, when Fabric made the revision itself (an automatic rollback).
-    message: Mapped[str] = mapped_column(String(2000), default="")
+    message: Mapped[str] = mapped_column(String(MESSAGE_LIMIT), default="")
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

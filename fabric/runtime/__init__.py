@@ -21,13 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from fabric.runtime import environment
 from fabric.runtime.cli import ParamsError, parse_args
 
 LOCAL_FOLDER = "fabric-local"
 METRICS_FILE = "metrics.jsonl"
 OUTPUTS_FILE = "outputs.json"
 PARAMS_FILE = "params.json"
-WORKERS_VARIABLE = "FABRIC_WORKERS"
 # Fabric's names for resources Ray knows by other names; memory is GiB in Fabric, bytes in Ray.
 RAY_RESOURCE_NAMES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
 
@@ -41,25 +41,25 @@ def _folder(variable: str, fallback: str) -> Path:
 
 def user_dir() -> Path:
     """The job's user's own folder (`/mnt/USER` on KubeRay)."""
-    return _folder("FABRIC_USER_DIR", "user")
+    return _folder(environment.USER_DIR, "user")
 
 
 def project_dir() -> Path:
     """The project's shared folder: datasets and models other jobs of the project read."""
-    return _folder("FABRIC_PROJECT_DIR", "project")
+    return _folder(environment.PROJECT_DIR, "project")
 
 
 def run_dir() -> Path:
     """This job's own folder: its metrics, outputs manifest and files."""
-    return _folder("FABRIC_RUN_DIR", "run")
+    return _folder(environment.RUN_DIR, "run")
 
 
 def project() -> str:
-    return os.environ.get("FABRIC_PROJECT", "local")
+    return os.environ.get(environment.PROJECT, "local")
 
 
 def job_id() -> int | None:
-    value = os.environ.get("FABRIC_JOB_ID")
+    value = os.environ.get(environment.JOB_ID)
     return int(value) if value else None
 
 
@@ -98,7 +98,7 @@ def ray_resources(resources: Mapping[str, float]) -> dict[str, float]:
 def workers() -> Workers:
     """The workers Fabric granted this job (`FABRIC_WORKERS`); none outside a job that has
     none. `Template.main` fills in the template's defaults when run outside Fabric."""
-    value = os.environ.get(WORKERS_VARIABLE)
+    value = os.environ.get(environment.WORKERS)
     if not value:
         return Workers(count=0, resources={})
     granted = json.loads(value)
@@ -171,13 +171,13 @@ class Template:
             params = parse_args(self.params, sys.argv[1:] if argv is None else argv)
         except ParamsError as exc:
             sys.exit(f"{self.name}: {exc}")
-        if not os.environ.get("FABRIC_RUN_DIR"):
+        if not os.environ.get(environment.RUN_DIR):
             # Outside Fabric each run gets a folder of its own, as it would in a job.
             local = Path.cwd() / LOCAL_FOLDER / "runs" / f"{self.name}-{time.time_ns()}"
-            os.environ["FABRIC_RUN_DIR"] = str(local)
-        if not os.environ.get(WORKERS_VARIABLE):
+            os.environ[environment.RUN_DIR] = str(local)
+        if not os.environ.get(environment.WORKERS):
             granted = {"count": self.workers, "resources": dict(self.worker_resources)}
-            os.environ[WORKERS_VARIABLE] = json.dumps(granted)
+            os.environ[environment.WORKERS] = json.dumps(granted)
         print(f"{self.name}: {params.model_dump_json()}", flush=True)
         # Beside the outputs, so that what a run was asked for stays with what it made
         # (model-register copies it into the model's manifest).
@@ -192,7 +192,6 @@ class Template:
 # `report_final_result`, ...), answered by Ray Tune inside a trial and by the environment and
 # `metrics.jsonl` outside one, so that the same trial code runs in a search and on its own.
 
-TRIAL_PARAMETERS_VARIABLE = "FABRIC_TRIAL_PARAMETERS"
 STANDALONE = "STANDALONE"
 
 
@@ -213,10 +212,10 @@ _trial: _Trial | None = None
 
 def _standalone() -> _Trial:
     """Outside Tune the parameters are the JSON object in FABRIC_TRIAL_PARAMETERS, if set."""
-    value = os.environ.get(TRIAL_PARAMETERS_VARIABLE)
+    value = os.environ.get(environment.TRIAL_PARAMETERS)
     parameters = json.loads(value) if value else {}
     if not isinstance(parameters, dict):
-        raise ValueError(f"{TRIAL_PARAMETERS_VARIABLE} must hold a JSON object, got {value!r}")
+        raise ValueError(f"{environment.TRIAL_PARAMETERS} must hold a JSON object, got {value!r}")
     job = job_id()
     experiment = STANDALONE if job is None else f"job-{job}"
     return _Trial(parameters, STANDALONE, experiment, sequence_id=0, tune=False)

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from fabric.runtime import messages
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -63,9 +65,9 @@ def _json_fields(model: type[BaseModel]) -> set[str]:
     return {name for name, part in schema.get("properties", {}).items() if structured(part)}
 
 
-def _name(where: str, loc: tuple[int | str, ...]) -> str:
+def _name(where: str, loc: messages.Location) -> str:
     """Where a problem lies: the field's path, or the whole set when no field is to blame."""
-    path = ".".join(str(part) for part in loc)
+    path = messages.dotted(loc)
     return f"{where}{path}" if path else where.rstrip(".") or "parameters"
 
 
@@ -89,9 +91,7 @@ def validate(model: type[M], raw: Mapping[str, Any], where: str = "") -> M:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise ParamsError(
-            "; ".join(f"{_name(where, error['loc'])}: {error['msg']}" for error in exc.errors())
-        ) from None
+        raise ParamsError(messages.describe(exc, lambda loc: _name(where, loc))) from None
 
 
 def parse_args(model: type[M], argv: Sequence[str]) -> M:

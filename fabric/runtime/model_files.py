@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 from fabric import runtime
+from fabric.runtime import names
 
 Framework = Literal[
     "sklearn", "xgboost", "lightgbm", "torch", "torchscript", "onnx", "tensorflow", "custom"
@@ -57,8 +58,7 @@ SUFFIXES = {
 MANIFEST = "manifest.json"
 ALIASES = "aliases.json"
 REGISTERED = "model:"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-_REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]{0,99})(?:@(?P<which>[\w.-]+))?$")
+_REFERENCE = re.compile(rf"^(?P<name>{names.NAME})(?:@(?P<which>[\w.-]+))?$")
 # Stored inside a converted ONNX model (metadata) or a TorchScript file (an extra file):
 # the input columns in order, since neither format names them otherwise.
 FEATURES_KEY = "features"

@@ -44,7 +44,7 @@ def models_dir(settings: Settings, project: str) -> Path:
 
 
 def _check_name(name: str) -> None:
-    if not re.fullmatch(model_files.NAME_PATTERN, name):
+    if not names.MODEL_NAME.fullmatch(name):
         raise InvalidSpec(
             f"model name {name!r}: use letters, digits, '.', '_' and '-', starting with a "
             "letter or digit, at most 100 characters"

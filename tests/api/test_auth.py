@@ -14,6 +14,10 @@ from sqlalchemy import create_engine, select
 from fabric.db.models import Base
 from tests.factories import PASSWORD, create_user, login, unique
 from tests.server import REMOTE_USER_HEADER, Server, running_server
+from tests.stacks import WITHOUT_RAY
+
+# Logins, tokens and passwords never reach Ray: the fake backend stands in for it.
+pytestmark = WITHOUT_RAY
 
 _ADDRESSES = itertools.count(1)
 

@@ -19,6 +19,10 @@ from tests.factories import Project, User, create_project, create_user, unique
 from tests.jobs import wait_for
 from tests.serve_apps import models
 from tests.server import Server
+from tests.stacks import WITHOUT_RAY
+
+# Who may call which route is Fabric's alone: the fake backend stands in for Ray.
+pytestmark = WITHOUT_RAY
 
 ROLES = ["anonymous", "nonmember", "viewer", "member", "owner", "admin"]
 

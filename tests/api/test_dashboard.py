@@ -11,6 +11,10 @@ from fabric.backends.local_head import LocalRayHead
 from tests.browsers import chromium
 from tests.factories import create_project
 from tests.server import Server
+from tests.stacks import RAY_ON_BOTH
+
+# Ray's own dashboard, behind Fabric's door: on both databases.
+pytestmark = RAY_ON_BOTH
 
 
 def _dashboard(project: str) -> str:

@@ -28,9 +28,9 @@ from fabric.runtime import model_files
 from tests.factories import Project, create_project, create_user
 from tests.serve_apps import models
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER
+from tests.stacks import RAY_ONCE
 
-pytestmark = ONE_SERVER
+pytestmark = RAY_ONCE
 SMALL = {"cpu": 0.05, "replicas": 1}
 ROWS = [{"x": 1.0, "z": 2.0}, {"x": 15.0, "z": 9.0}, {"x": 4.0, "z": 1.5}]
 

@@ -1,5 +1,6 @@
-"""Jobs through the API on the session's real Ray head: admission, queueing, the reconciler,
-logs, stop, timeout, retries, metering and a server restart."""
+"""Jobs through the API: admission, queueing, the reconciler, logs, stop, timeout, retries,
+metering and a server restart, on the session's real Ray head (and on the fake backend, with
+PostgreSQL: tests/stacks.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fabric.db.models import TokenModel, UsageModel
 from tests.factories import create_project
 from tests.jobs import TERMINAL, WAIT_FOR_GO, signal_go, wait_for
 from tests.server import Server, running_server
+from tests.stacks import RAY_ON_BOTH
 
 
 def _submit(client: httpx.Client, project: str, **body: Any) -> httpx.Response:
@@ -28,6 +30,8 @@ def _wait(client: httpx.Client, project: str, job_id: int, statuses: set[str]) -
     )
 
 
+# It reads the job back from Ray itself: on both databases, Ray it is.
+@RAY_ON_BOTH
 def test_job_runs_with_its_folders_and_token_and_is_metered(
     server: Server, ray_settings: dict[str, object]
 ) -> None:
@@ -133,6 +137,7 @@ print("workers ran", sum(ray.get([task.remote() for _ in range(granted.count)]))
 """
 
 
+@RAY_ON_BOTH  # the job's workers are Ray tasks
 def test_workers_count_against_the_quota_and_reach_the_job(server: Server) -> None:
     project = create_project(server)
     with server.admin() as admin:

@@ -6,6 +6,10 @@ import pytest
 
 from tests.factories import create_project, create_user, unique
 from tests.server import Server
+from tests.stacks import WITHOUT_RAY
+
+# Projects and members never reach Ray: the fake backend stands in for it.
+pytestmark = WITHOUT_RAY
 
 
 @pytest.mark.parametrize(

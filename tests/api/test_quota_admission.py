@@ -8,6 +8,10 @@ import httpx
 
 from tests.factories import Project, create_project, unique
 from tests.server import Server
+from tests.stacks import WITHOUT_RAY
+
+# Admission is Fabric's, and these tests start no job: the fake backend stands in for Ray.
+pytestmark = WITHOUT_RAY
 
 
 def _set_quota(server: Server, project: str, **quota: object) -> None:

@@ -15,11 +15,18 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from fabric.backends.base import BackendUnavailable, ClusterStarting, Feature, JobSpec, JobStatus
+from fabric.backends.base import (
+    BackendRefused,
+    BackendUnavailable,
+    ClusterStarting,
+    Feature,
+    JobSpec,
+    JobStatus,
+)
 from fabric.backends.choice import make_backend
 from fabric.backends.kuberay import KubeRayBackend
 from fabric.backends.local_head import LocalRayHead
-from fabric.backends.ray_jobs import RayApiError, RayJobsApi
+from fabric.backends.ray_jobs import RayJobsApi
 from fabric.config import Settings
 from kuberay import config, crds
 from kuberay.client import KubeApi
@@ -196,7 +203,7 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
 
     # A job for a pool goes to that pool's workers; a pool the config lacks is refused.
     with pytest.raises(
-        RayApiError, match="pool 'a100' has no worker group in cluster config 'cpu-pool'"
+        BackendRefused, match="pool 'a100' has no worker group in cluster config 'cpu-pool'"
     ):
         backend.submit_job("vision", _job("true", pool="a100"))
     env = {
@@ -246,9 +253,9 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     later.scale("vision", "cpu-large", 2)
     groups = emulator.get(RAY_CLUSTERS, NAMESPACE, "vision")["spec"]["workerGroupSpecs"]
     assert [(g["minReplicas"], g["replicas"]) for g in groups] == [(0, 7), (2, 2)]
-    with pytest.raises(RayApiError, match="scales between 0 and 4, not to 5"):
+    with pytest.raises(BackendRefused, match="scales between 0 and 4, not to 5"):
         later.scale("vision", "cpu-large", 5)
-    with pytest.raises(RayApiError, match="its groups are: cpu-small, cpu-large"):
+    with pytest.raises(BackendRefused, match="its groups are: cpu-small, cpu-large"):
         later.scale("vision", "gpu", 1)
 
     # Idle for long with nothing running: the cluster goes, its volumes and token stay.

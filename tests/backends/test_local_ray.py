@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import stat
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from fabric.backends.base import BackendUnavailable, JobSpec, JobStatus
+from fabric.backends.base import BackendUnavailable
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.local_ray import LocalRayBackend
 from fabric.backends.ray_jobs import fabric_resources
@@ -26,12 +25,6 @@ def backend(head: LocalRayHead) -> LocalRayBackend:
     backend = LocalRayBackend(head)
     yield backend
     backend.close()
-
-
-def _job(entrypoint: str, **fields: object) -> JobSpec:
-    return JobSpec(
-        submission_id=f"fabric-test-{uuid.uuid4().hex[:8]}", entrypoint=entrypoint, **fields
-    )
 
 
 def test_the_head_refuses_callers_without_its_token(head: LocalRayHead) -> None:
@@ -54,35 +47,6 @@ def test_cluster_reports_resources_in_fabric_units(backend: LocalRayBackend) -> 
     assert info.ray_version == "2.60.0"
     assert info.resources["cpu"] == 2
     assert info.resources["memory"] > 0.1
-
-
-def test_job_runs_with_its_environment_and_logs(backend: LocalRayBackend) -> None:
-    spec = _job(
-        "python -c \"import os; print('hello', os.environ['FABRIC_GREETING'])\"",
-        runtime_env={"env_vars": {"FABRIC_GREETING": "from-fabric"}},
-        cpu=0.5,
-        metadata={"fabric_project": "demo"},
-    )
-    submission_id = backend.submit_job("demo", spec)
-    followed = "".join(backend.follow_job_logs("demo", submission_id))
-    state = backend.job_state("demo", submission_id)
-    assert state.status is JobStatus.SUCCEEDED
-    assert state.end_time and state.start_time and state.end_time >= state.start_time
-    assert "hello from-fabric" in followed
-    assert followed == backend.job_logs("demo", submission_id)
-
-
-def test_a_running_job_can_be_stopped(backend: LocalRayBackend) -> None:
-    submission_id = backend.submit_job(
-        "demo", _job("python -c \"print('started', flush=True); import time; time.sleep(300)\"")
-    )
-    for text in backend.follow_job_logs("demo", submission_id):
-        if "started" in text:
-            break
-    assert backend.stop_job("demo", submission_id) is True
-    for _ in backend.follow_job_logs("demo", submission_id):
-        pass
-    assert backend.job_state("demo", submission_id).status is JobStatus.STOPPED
 
 
 def test_ray_resource_names_become_fabric_names() -> None:

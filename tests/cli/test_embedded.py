@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from fabric.cli.main import app
@@ -16,6 +17,7 @@ from tests.conftest import short_folder
 from tests.server import free_port
 
 
+@pytest.mark.ray  # it starts a Ray head of its own
 def test_up_status_restart_after_a_dead_head_and_down(tmp_path: Path) -> None:
     ray_folder = short_folder()
     env = {

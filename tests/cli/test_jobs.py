@@ -17,6 +17,7 @@ from tests.factories import create_project, unique
 from tests.jobs import WAIT_FOR_GO
 from tests.sdk.test_client import wait_for_job
 from tests.server import Server
+from tests.stacks import RAY_ON_BOTH
 
 TINY = ("--resource", "cpu=0.2")
 
@@ -114,7 +115,7 @@ def test_no_wait_json_returns_the_job_at_once(server: Server, fabric: Fabric) ->
     assert (job["name"], job["resources"]) == ("quick", {"cpu": 0.2})
     with Client(server.url, project.member.token) as client:
         done = wait_for_job(client, project.name, job["id"], {"SUCCEEDED", "FAILED", "STOPPED"})
-        assert done["status"] == "SUCCEEDED"
+        assert done.status == "SUCCEEDED"
         assert "cli" in client.job_logs(project.name, job["id"])
 
 
@@ -125,17 +126,17 @@ def waiting_job(server: Server) -> Iterator[tuple[str, Client, int]]:
     with Client(server.url, project.member.token) as client:
         job = client.submit_job(project.name, WAIT_FOR_GO, resources={"cpu": 0.2})
         try:
-            wait_for_job(client, project.name, job["id"], {"RUNNING"})
-            yield project.name, client, job["id"]
+            wait_for_job(client, project.name, job.id, {"RUNNING"})
+            yield project.name, client, job.id
         finally:
-            client.stop_job(project.name, job["id"])
+            client.stop_job(project.name, job.id)
 
 
 def test_stop_ends_a_running_job(fabric: Fabric, waiting_job: tuple[str, Client, int]) -> None:
     project, client, job_id = waiting_job
     result = ok(fabric("job", "stop", project, str(job_id), token=client.token))
     assert result.stdout.startswith(f"job {job_id} STOPPED: stopped by ")
-    assert client.get_job(project, job_id)["status"] == "STOPPED"
+    assert client.get_job(project, job_id).status == "STOPPED"
 
 
 def test_ctrl_c_while_a_submitted_job_runs_leaves_it_running(
@@ -164,7 +165,7 @@ def test_ctrl_c_while_a_submitted_job_runs_leaves_it_running(
                 "stopped following; the job goes on "
                 f"(fabric job stop {project.name} {job_id} to stop it)\n"
             )
-            assert client.get_job(project.name, job_id)["status"] == "RUNNING"
+            assert client.get_job(project.name, job_id).status == "RUNNING"
         finally:
             client.stop_job(project.name, job_id)
 
@@ -207,6 +208,7 @@ def test_submit_uploads_the_working_dir_with_a_progress_bar(
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
 
+@RAY_ON_BOTH  # the link opens Ray's own dashboard
 def test_dashboard_prints_a_link_that_logs_the_browser_in(server: Server, fabric: Fabric) -> None:
     project = create_project(server)
     result = ok(fabric("dashboard", project.name, "--no-browser", token=project.viewer.token))

@@ -9,10 +9,10 @@ from tests.cli.support import Fabric, ok, one_error_line
 from tests.factories import create_project
 from tests.serve_apps import models
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER
+from tests.stacks import RAY_ONCE
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_register_alias_deploy_call_split_and_roll_back(server: Server, fabric: Fabric) -> None:
     project = create_project(server)
     token = project.member.token

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from fabric import runtime
+from fabric.runtime import environment
 from fabric.runtime.cli import ParamsError, command, parse_args, to_args, validate
 from tests.imports import loaded_after
 
@@ -127,14 +128,14 @@ def test_runtime_stays_light() -> None:
 def standalone_trial(outside_a_job: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Trial code run on its own: no Tune, and no trial bound from an earlier test."""
     monkeypatch.setattr(runtime, "_trial", None)
-    monkeypatch.delenv(runtime.TRIAL_PARAMETERS_VARIABLE, raising=False)
+    monkeypatch.delenv(environment.TRIAL_PARAMETERS, raising=False)
     return outside_a_job
 
 
 def test_nni_calls_outside_tune_read_the_environment_and_write_metrics(
     standalone_trial: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(runtime.TRIAL_PARAMETERS_VARIABLE, '{"lr": 0.01, "layers": 3}')
+    monkeypatch.setenv(environment.TRIAL_PARAMETERS, '{"lr": 0.01, "layers": 3}')
     assert runtime.get_next_parameter() == {"lr": 0.01, "layers": 3}
     assert (runtime.get_trial_id(), runtime.get_sequence_id()) == ("STANDALONE", 0)
     assert runtime.get_experiment_id() == "STANDALONE"
@@ -169,7 +170,7 @@ def test_nni_metrics_are_numbers_or_dicts_with_a_default(standalone_trial: Path)
 def test_parameters_that_are_not_an_object_are_refused(
     standalone_trial: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(runtime.TRIAL_PARAMETERS_VARIABLE, "[1, 2]")
+    monkeypatch.setenv(environment.TRIAL_PARAMETERS, "[1, 2]")
     with pytest.raises(ValueError, match="FABRIC_TRIAL_PARAMETERS must hold a JSON object"):
         runtime.get_next_parameter()
 

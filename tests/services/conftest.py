@@ -1,14 +1,17 @@
 """Fixtures for service tests: a migrated database per test, on each database backend, and a
-`World` on it that uses the session's Ray head."""
+`World` per test on each of the default stacks (tests/stacks.py): SQLite with the session's
+Ray head, PostgreSQL with the fake backend."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from fabric.backends.base import ComputeBackend
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.local_ray import LocalRayBackend
 from fabric.clock import FrozenClock
@@ -17,19 +20,14 @@ from fabric.db import migrate
 from fabric.db.engine import make_engine, make_sessionmaker
 from fabric.db.models import UserModel
 from fabric.services.tenancy.actor import Actor
+from tests import stacks
 from tests.databases import BACKENDS, database
+from tests.fakes.backend import FakeBackend
 from tests.services.world import RecordingBackend, World
 
 
-@pytest.fixture(params=BACKENDS)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    """Settings naming a new, empty database of each backend."""
-    with database(request.param, tmp_path) as url:
-        yield Settings(home=tmp_path, database_url=url)
-
-
-@pytest.fixture
-def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+@contextmanager
+def migrated(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(settings)
     try:
         migrate.upgrade(engine)
@@ -38,19 +36,47 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
+@pytest.fixture(params=BACKENDS)
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a new, migrated database of each backend."""
+    with (
+        database(request.param, tmp_path) as url,
+        migrated(Settings(home=tmp_path, database_url=url)) as made,
+    ):
+        yield made
+
+
+@contextmanager
+def compute(stack: str, settings: Settings) -> Iterator[ComputeBackend]:
+    """The stack's compute backend: the fake, or the Ray head that `settings` name."""
+    if stacks.on_ray(stack):
+        ray = LocalRayBackend(LocalRayHead(settings))
+        try:
+            yield ray
+        finally:
+            ray.warm.shutdown()
+            ray.close()
+    else:
+        fake = FakeBackend(settings.home / "fake-cluster")
+        try:
+            yield fake
+        finally:
+            fake.close()
+
+
 @pytest.fixture
-def world(
-    settings: Settings, sessions: sessionmaker[Session], ray_settings: dict[str, object]
-) -> Iterator[World]:
-    settings = settings.model_copy(update=ray_settings)
-    clock = FrozenClock()
-    ray = LocalRayBackend(LocalRayHead(settings))
-    with sessions() as session:
-        admin = UserModel(username="admin", is_admin=True, disabled=False, created_at=clock.now())
-        session.add(admin)
-        session.commit()
-    try:
-        yield World(settings, sessions, RecordingBackend(ray), clock, Actor(admin, "test", clock))
-    finally:
-        ray.warm.shutdown()
-        ray.close()
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    stack, clock = request.param, FrozenClock()
+    with database(stacks.database_of(stack), tmp_path) as url:
+        settings = Settings(home=tmp_path, database_url=url)
+        if stacks.on_ray(stack):
+            settings = settings.model_copy(update=request.getfixturevalue("ray_settings"))
+        with compute(stack, settings) as backend, migrated(settings) as sessions:
+            with sessions() as session:
+                admin = UserModel(
+                    username="admin", is_admin=True, disabled=False, created_at=clock.now()
+                )
+                session.add(admin)
+                session.commit()
+            actor = Actor(admin, "test", clock)
+            yield World(settings, sessions, RecordingBackend(backend), clock, actor)

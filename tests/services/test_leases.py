@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fabric.clock import FrozenClock
 from fabric.services import leases
-from fabric.services.jobs import jobs
+from fabric.states import JobStatus
 from tests.services.world import World
 
 MINUTE = timedelta(minutes=1)
@@ -66,12 +66,12 @@ def test_one_reconciler_works_per_database_and_another_takes_over(world: World) 
     world.release(owner, held)  # the queued job fits now
 
     assert not second.reconcile_once()
-    assert world.job(job.id).status == jobs.QUEUED, "the second reconciler does nothing"
+    assert world.job(job.id).status == JobStatus.QUEUED, "the second reconciler does nothing"
 
     first.stop()  # gives the lease up
     assert second.reconcile_once()
     started = world.job(job.id)
-    assert started.status == jobs.PENDING and started.submission_id is not None
+    assert started.status == JobStatus.PENDING and started.submission_id is not None
 
     third = world.reconciler()
     assert not third.reconcile_once()

@@ -1,5 +1,5 @@
-"""Service-level factories: a database of a test's own, the session's Ray head, users and
-projects made through the services, and reconcilers whose passes the test runs itself."""
+"""Service-level factories: a database of a test's own, the stack's compute backend, users
+and projects made through the services, and reconcilers whose passes the test runs itself."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fabric.backends.base import ClusterStarting, JobSpec
-from fabric.backends.local_ray import LocalRayBackend
+from fabric.backends.base import ClusterStarting, ComputeBackend, JobSpec
 from fabric.background.reconciler import Reconciler
 from fabric.clock import FrozenClock
 from fabric.config import Settings
@@ -22,6 +21,7 @@ from fabric.services.quotas import admission as allocations
 from fabric.services.quotas import limits
 from fabric.services.tenancy import projects
 from fabric.services.tenancy.actor import Actor
+from fabric.states import JOB_ACTIVE
 
 
 class ServerDied(Exception):
@@ -30,10 +30,10 @@ class ServerDied(Exception):
 
 @dataclass
 class RecordingBackend:
-    """The real Ray backend, recording each submission; it can die in one, or let a test act
+    """The stack's backend, recording each submission; it can die in one, or let a test act
     while one is under way."""
 
-    ray: LocalRayBackend
+    inner: ComputeBackend
     submitted: list[str] = field(default_factory=list)
     die_in_next_submit: bool = False
     # Submits answered "the project's cluster is starting", as KubeRay's backend answers.
@@ -41,7 +41,7 @@ class RecordingBackend:
     during_next_submit: Callable[[], None] | None = None
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.ray, name)
+        return getattr(self.inner, name)
 
     def submit_job(self, project: str, spec: JobSpec) -> str:
         if self.die_in_next_submit:
@@ -56,7 +56,7 @@ class RecordingBackend:
             during, self.during_next_submit = self.during_next_submit, None
             during()
         self.submitted.append(spec.submission_id)
-        return self.ray.submit_job(project, spec)
+        return self.inner.submit_job(project, spec)
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class World:
         while True:
             assert reconciler.reconcile_once()
             job = self.job(job_id)
-            if done(job) or job.status not in jobs.ACTIVE:
+            if done(job) or job.status not in JOB_ACTIVE:
                 return job
             assert time.monotonic() < deadline, f"job {job_id}: {job.status} {job.message}"
             time.sleep(0.1)

@@ -8,16 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.jobs import wait_for
 from tests.server import Server
 
 # Small enough that several jobs run side by side on the test head's two CPUs.
 TINY = {"cpu": 0.5}
-
-# A template's run does not touch the database: its jobs run once, on the SQLite server.
-ONE_SERVER = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 
 
 def submit(

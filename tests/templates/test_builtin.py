@@ -16,7 +16,8 @@ from fabric.services.templates import builtin
 from tests.factories import create_project
 from tests.imports import loaded_after
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, finish, local, run, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import finish, local, run, submit
 
 
 def _frame(rows: int = 200) -> pd.DataFrame:
@@ -146,7 +147,7 @@ def classic_ml(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict
     return {key: finish(server, token, project.name, path) for key, path in paths.items()}
 
 
-@ONE_SERVER
+@RAY_ONCE
 @pytest.mark.parametrize("template", CLASSIFIERS)
 def test_each_classifier_separates_the_classes(classic_ml: dict[str, Any], template: str) -> None:
     outputs, run_dir = classic_ml[template, "classification"]
@@ -162,7 +163,7 @@ def test_each_classifier_separates_the_classes(classic_ml: dict[str, Any], templ
     assert reported[-1]["accuracy"] == outputs["metrics"]["accuracy"]
 
 
-@ONE_SERVER
+@RAY_ONCE
 @pytest.mark.parametrize("template", REGRESSORS)
 def test_each_regressor_fits_a_near_line(classic_ml: dict[str, Any], template: str) -> None:
     outputs, _ = classic_ml[template, "regression"]
@@ -174,7 +175,7 @@ def test_each_regressor_fits_a_near_line(classic_ml: dict[str, Any], template: s
     assert r2_score(frame["y"], predicted) > 0.8
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_kmeans_finds_the_planted_clusters(classic_ml: dict[str, Any]) -> None:
     outputs, _ = classic_ml["kmeans", "clustering"]
     assert outputs["features"] == ["a", "b"]

@@ -16,7 +16,8 @@ from jobs._data import Expression, ExpressionError
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, finish, local, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import finish, local, submit
 
 SMALL = {"workers": 2, "worker_resources": {"cpu": 0.25}, "resources": {"cpu": 0.25}}
 CITIES = ["paris", "lyon", "nice", None]
@@ -112,7 +113,7 @@ def featured(project: Project, processed: dict[str, Any]) -> tuple[dict[str, Any
     return finish(project.server, project.token, project.name, path)
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_process_fills_casts_derives_filters_selects_and_splits(
     processed: dict[str, Any],
 ) -> None:
@@ -135,7 +136,7 @@ def test_process_fills_casts_derives_filters_selects_and_splits(
     assert _plain(together).to_dict("records") == _plain(expected).to_dict("records")
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_a_cast_the_data_refuses_fails_naming_the_column(project: Project, bad_cast: str) -> None:
     with project.server.client(project.token) as client:
         job = wait_for(lambda: client.get(bad_cast).json(), {"SUCCEEDED", "FAILED"}, 240)
@@ -144,7 +145,7 @@ def test_a_cast_the_data_refuses_fails_naming_the_column(project: Project, bad_c
     assert "data-process: cannot cast column city to float" in logs
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_features_are_fitted_on_train_and_applied_alike_to_every_split(
     processed: dict[str, Any], featured: tuple[dict[str, Any], Path]
 ) -> None:

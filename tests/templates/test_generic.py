@@ -14,7 +14,8 @@ from fabric.sdk.packages import package
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, TINY, finish, local, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import TINY, finish, local, submit
 
 # A user's Ray program: it starts one task per granted worker, each with a worker's resources.
 TRAIN = """\
@@ -86,7 +87,7 @@ def jobs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     return done
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_a_ray_script_runs_from_its_working_dir_with_the_granted_workers(
     jobs: dict[str, Any],
 ) -> None:
@@ -99,7 +100,7 @@ def test_a_ray_script_runs_from_its_working_dir_with_the_granted_workers(
     assert "squares [0, 1]" in result["logs"]
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_shell_streams_its_output_and_collects_the_files_asked_for(jobs: dict[str, Any]) -> None:
     result = jobs["shell"]
     assert result["job"]["status"] == "SUCCEEDED", result["logs"]
@@ -109,7 +110,7 @@ def test_shell_streams_its_output_and_collects_the_files_asked_for(jobs: dict[st
     assert "rows: 3" in result["logs"]
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_a_failing_command_fails_the_job_and_keeps_its_status_and_files(
     jobs: dict[str, Any],
 ) -> None:

@@ -18,7 +18,8 @@ import pytest
 from jobs import _hpo_example
 from tests.factories import create_project
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, finish, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import finish, submit
 
 # NNI trial code as NNI users write it: `import nni`, argparse defaults merged with the
 # tuned values, a result per step and a final one. Its optimum is x=0.7.
@@ -100,7 +101,7 @@ def searches(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     return found
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_asha_stops_weak_trials_of_unchanged_nni_code(searches: dict[str, Any]) -> None:
     outputs, run_dir, table = searches["asha"]
     assert len(table) == 8
@@ -122,7 +123,7 @@ def test_asha_stops_weak_trials_of_unchanged_nni_code(searches: dict[str, Any]) 
     assert progress[-1]["best"] == pytest.approx(outputs["best_score"])
 
 
-@ONE_SERVER
+@RAY_ONCE
 @pytest.mark.parametrize("algorithm", ["optuna", "hyperopt"])
 def test_bayesian_searches_come_near_the_optimum(searches: dict[str, Any], algorithm: str) -> None:
     outputs, _, table = searches[algorithm]
@@ -139,7 +140,7 @@ def test_bayesian_searches_come_near_the_optimum(searches: dict[str, Any], algor
         assert best["activation"] == "relu"
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_grid_tries_every_point_once_and_finds_the_best(searches: dict[str, Any]) -> None:
     outputs, _, table = searches["grid"]
     points = set(itertools.product(["relu", "tanh"], [2, 3, 4]))
@@ -149,7 +150,7 @@ def test_grid_tries_every_point_once_and_finds_the_best(searches: dict[str, Any]
     assert outputs["best_score"] == pytest.approx(1.0)
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_pbt_continues_weak_trials_from_strong_ones_checkpoints(
     searches: dict[str, Any],
 ) -> None:
@@ -188,7 +189,7 @@ def test_the_example_trial_runs_on_its_own(tmp_path: Path) -> None:
     assert lines[0]["default"] == pytest.approx(expected - 0.5)
 
 
-@ONE_SERVER
+@RAY_ONCE
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -19,7 +19,8 @@ import pytest
 
 from tests.factories import create_project
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, finish, local, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import finish, local, submit
 
 WIDTH, HEIGHT, FPS, SECONDS = 64, 48, 10, 2
 TONE_HZ, AUDIO_RATE = 440, 8000
@@ -105,7 +106,7 @@ def media_jobs(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict
     return {name: finish(server, token, project.name, path) for name, path in paths.items()}
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_frames_at_the_asked_rate_with_a_manifest(media_jobs: dict[str, Any]) -> None:
     outputs, run_dir = media_jobs["frames"]
     # 2 s at 2 frames a second, from each of the two real videos; the third fails alone.
@@ -127,7 +128,7 @@ def test_frames_at_the_asked_rate_with_a_manifest(media_jobs: dict[str, Any]) ->
     assert all(Path(path).suffix == ".jpg" for path in outputs["images"])
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_audio_to_wav_names_the_video_without_audio(media_jobs: dict[str, Any]) -> None:
     outputs, _ = media_jobs["wav"]
     assert outputs["extracted"] == 1
@@ -146,7 +147,7 @@ def test_audio_to_wav_names_the_video_without_audio(media_jobs: dict[str, Any]) 
     assert statuses["broken.mp4"].startswith("cannot be read")
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_audio_in_its_original_encoding_is_copied(media_jobs: dict[str, Any]) -> None:
     outputs, _ = media_jobs["original"]
     [path] = outputs["audio"]

@@ -27,7 +27,8 @@ from tests.factories import create_project
 from tests.jobs import wait_until
 from tests.serve_apps import models as builders
 from tests.server import Server
-from tests.templates.runs import ONE_SERVER, TINY, finish, local, submit
+from tests.stacks import RAY_ONCE
+from tests.templates.runs import TINY, finish, local, submit
 
 FEATURES = ["x", "z"]
 
@@ -132,7 +133,7 @@ def jobs(server: Server, models: dict[str, Any]) -> Submitted:
     return Submitted(server, token, project.name, paths)
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_evaluate_scores_a_classifier_and_tables_its_confusion(
     jobs: Submitted, models: dict[str, Any]
 ) -> None:
@@ -160,7 +161,7 @@ def test_evaluate_scores_a_classifier_and_tables_its_confusion(
     assert list(table.columns) == ["0", "1"]
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_evaluate_scores_a_regressor(jobs: Submitted, models: dict[str, Any]) -> None:
     outputs, _ = jobs["evaluate-lightgbm"]
     frame = models["frame"]
@@ -188,7 +189,7 @@ def _onnx(path: str, frame: pd.DataFrame) -> list[Any]:
     return session.run(None, {"input": frame[FEATURES].to_numpy(np.float32)})
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_convert_makes_onnx_that_predicts_as_the_original(
     jobs: Submitted, models: dict[str, Any]
 ) -> None:
@@ -217,7 +218,7 @@ def test_convert_makes_onnx_that_predicts_as_the_original(
     assert converted.predict(frame).tolist() == original.predict(frame[FEATURES]).tolist()
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_register_numbers_versions_and_keeps_a_manifest(
     jobs: Submitted, models: dict[str, Any]
 ) -> None:
@@ -268,7 +269,7 @@ def test_register_numbers_versions_and_keeps_a_manifest(
     assert by_version[from_file["model_version"]]["framework"] == "xgboost"
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_offline_predict_writes_predictions_beside_the_ids(
     jobs: Submitted, models: dict[str, Any]
 ) -> None:

@@ -20,8 +20,9 @@ from fabric.sdk.client import Client
 from fabric.sdk.packages import package
 from tests.factories import create_project
 from tests.server import Server
+from tests.stacks import RAY_ONCE
 from tests.templates import data
-from tests.templates.runs import ONE_SERVER, finish, local, submit
+from tests.templates.runs import finish, local, submit
 
 QUARTER = {"cpu": 0.25}
 ON_TWO_WORKERS = {"resources": QUARTER, "workers": 2, "worker_resources": QUARTER}
@@ -116,7 +117,7 @@ def trained(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return results
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_xgboost_boosts_on_two_workers_and_saves_a_booster(trained: dict[str, Any]) -> None:
     outputs, run_dir = trained["xgboost"]
     assert outputs["framework"] == "xgboost"
@@ -139,7 +140,7 @@ def test_xgboost_boosts_on_two_workers_and_saves_a_booster(trained: dict[str, An
     assert (run_dir / "ray-train").is_dir()
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_lightgbm_fits_a_regression_on_two_workers(trained: dict[str, Any]) -> None:
     outputs, run_dir = trained["lightgbm"]
     assert outputs["framework"] == "lightgbm"
@@ -154,7 +155,7 @@ def test_lightgbm_fits_a_regression_on_two_workers(trained: dict[str, Any]) -> N
     assert len(rmse) >= 40 and rmse[-1] < rmse[0]
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_pytorch_trains_an_mlp_with_ddp_and_saves_torchscript(trained: dict[str, Any]) -> None:
     outputs, run_dir = trained["pytorch"]
     assert outputs["framework"] == "torchscript"
@@ -175,7 +176,7 @@ def test_pytorch_trains_an_mlp_with_ddp_and_saves_torchscript(trained: dict[str,
     assert torch.load(checkpoint / "state.pt", weights_only=True)["epoch"] == 3
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_pytorch_resumes_from_an_earlier_runs_checkpoint(trained: dict[str, Any]) -> None:
     _, first_dir = trained["pytorch"]
     outputs, run_dir = trained["pytorch-resumed"]
@@ -191,7 +192,7 @@ def test_pytorch_resumes_from_an_earlier_runs_checkpoint(trained: dict[str, Any]
     assert torch.jit.load(outputs["model_uri"]) is not None
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_pytorch_runs_the_users_training_function(trained: dict[str, Any]) -> None:
     """The user's module from the job's working dir, with the config the job was given."""
     outputs, run_dir = trained["user-code"]

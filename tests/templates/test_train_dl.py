@@ -18,8 +18,9 @@ from fabric.runtime import model_files
 from tests.factories import create_project
 from tests.jobs import wait_for
 from tests.server import Server
+from tests.stacks import RAY_ONCE
 from tests.templates import data
-from tests.templates.runs import ONE_SERVER, finish, submit
+from tests.templates.runs import finish, submit
 
 QUARTER = {"cpu": 0.25}
 ON_TWO_WORKERS = {"resources": QUARTER, "workers": 2, "worker_resources": QUARTER}
@@ -78,7 +79,7 @@ def trained(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     return results
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_tensorflow_trains_on_two_workers_and_saves_a_savedmodel(trained: dict[str, Any]) -> None:
     outputs, run_dir, log = trained["tensorflow"]
     assert outputs["framework"] == "tensorflow"
@@ -100,7 +101,7 @@ def test_tensorflow_trains_on_two_workers_and_saves_a_savedmodel(trained: dict[s
     assert (model.predict(frame[["x", "z"]]) == frame["label"]).mean() >= 0.85
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_deepspeed_zero_2_fits_a_regression_and_saves_torchscript(
     trained: dict[str, Any],
 ) -> None:
@@ -126,7 +127,7 @@ def test_deepspeed_zero_2_fits_a_regression_and_saves_torchscript(
     assert r2_score(frame["y"], predicted[:, 0].numpy()) > 0.8
 
 
-@ONE_SERVER
+@RAY_ONCE
 def test_horovod_without_horovod_fails_saying_what_to_install(trained: dict[str, Any]) -> None:
     status, log = trained["horovod"]
     assert status == "FAILED"
@@ -137,7 +138,7 @@ def test_horovod_without_horovod_fails_saying_what_to_install(trained: dict[str,
     assert "Traceback" not in log
 
 
-@ONE_SERVER
+@RAY_ONCE
 @pytest.mark.parametrize(
     ("template", "params", "error"),
     [

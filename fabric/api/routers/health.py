@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from fabric.api.schemas.health import HealthPublic, ReadinessPublic
 from fabric.backends.base import BackendUnavailable
 from fabric.db import migrate
 
@@ -12,11 +13,11 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> HealthPublic:
+    return HealthPublic(status="ok")
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadinessPublic, responses={503: {"model": ReadinessPublic}})
 def readyz(request: Request) -> JSONResponse:
     """Ready when the database is at the code's schema and the Ray cluster answers."""
     checks: dict[str, str] = {}

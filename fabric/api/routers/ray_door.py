@@ -24,8 +24,10 @@ from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources
 from fabric.db.models import JobModel
 from fabric.errors import Conflict, FabricError, InvalidSpec
+from fabric.runtime import messages
 from fabric.services.jobs import jobs, packages
 from fabric.services.tenancy import projects
+from fabric.states import JOB_ACTIVE, JobStatus
 
 router = APIRouter(prefix="/ray/{project}", tags=["ray"])
 
@@ -46,6 +48,11 @@ RAY_NAMES = {
     "resources": "entrypoint_resources",
     **{field: f"metadata.{key}" for field, key in METADATA.items()},
 }
+
+
+def _ray_name(loc: messages.Location) -> str:
+    """The field of Ray's request that a problem with one of JobCreate's lies in."""
+    return str(RAY_NAMES.get(str(loc[0])))
 
 
 class RaySubmitRequest(BaseModel):
@@ -89,8 +96,7 @@ class RaySubmitRequest(BaseModel):
                 max_retries=metadata.get(METADATA["max_retries"], 0),
             )
         except ValidationError as exc:
-            problems = [f"{RAY_NAMES.get(str(e['loc'][0]))}: {e['msg']}" for e in exc.errors()]
-            raise InvalidSpec("; ".join(problems)) from None
+            raise InvalidSpec(messages.describe(exc, _ray_name)) from None
 
 
 def _millis(moment: datetime | None) -> int | None:
@@ -99,13 +105,13 @@ def _millis(moment: datetime | None) -> int | None:
 
 def _details(job: JobModel) -> dict[str, Any]:
     """The job as Ray's `JobDetails`; a job queued by Fabric shows as PENDING with why."""
-    queued = job.status == jobs.QUEUED
+    queued = job.status == JobStatus.QUEUED
     return {
         "type": "SUBMISSION",
         "job_id": None,
         "submission_id": str(job.id),
         "driver_info": None,
-        "status": jobs.PENDING if queued else job.status,
+        "status": JobStatus.PENDING if queued else job.status,
         "entrypoint": job.entrypoint,
         "message": f"queued by Fabric: {job.message}" if queued else job.message,
         "error_type": None,
@@ -208,7 +214,7 @@ def stop_job(
     project: str, ref: str, session: SessionDep, backend: BackendDep, actor: ActorDep
 ) -> dict:
     job = jobs.find(session, actor, project, ref)
-    was_active = job.status in jobs.ACTIVE
+    was_active = job.status in JOB_ACTIVE
     jobs.stop(session, backend, actor, project, job.id)
     return {"stopped": was_active}
 

@@ -19,15 +19,15 @@ from fastapi.responses import JSONResponse
 
 from fabric.api.endpoint_gate import EndpointGate
 from fabric.api.endpoint_metrics import EndpointMetrics
+from fabric.runtime.serve_contract import ANSWERED_HEADER, VERSION_HEADER
 from fabric.services.serving.serve_config import route_prefix
 
 router = APIRouter(tags=["endpoints"])
 
 # Sent on to Serve: the body's type, what the caller accepts, and a version it asks for.
-FORWARDED = ("content-type", "accept", "x-fabric-version")
-# Kept from Serve's answer.
-RETURNED = ("content-type", "x-fabric-model-version")
-VERSION_HEADER = "x-fabric-model-version"
+FORWARDED = ("content-type", "accept", VERSION_HEADER)
+# Kept from Serve's answer: the body's type, and the version that answered.
+RETURNED = ("content-type", ANSWERED_HEADER)
 # Copies in flight, kept so that the event loop does not drop them half way.
 _mirrors: set[asyncio.Task[None]] = set()
 
@@ -58,7 +58,7 @@ async def call_endpoint(request: Request, project: str, endpoint: str, path: str
             {"detail": f"endpoint {project}/{endpoint} is not serving now: {exc}"},
             status_code=503,
         )
-    version = answer.headers.get(VERSION_HEADER, "none")
+    version = answer.headers.get(ANSWERED_HEADER, "none")
     metrics.observe(project, endpoint, version, answer.status_code, time.perf_counter() - started)
     if (
         admitted.mirror
@@ -85,9 +85,7 @@ async def _mirror(
     shadow: str,
 ) -> None:
     try:
-        answer = await proxy.post(
-            url, content=body, headers={**headers, "x-fabric-version": shadow}
-        )
+        answer = await proxy.post(url, content=body, headers={**headers, VERSION_HEADER: shadow})
         ok = answer.status_code < 400
     except httpx.HTTPError:
         ok = False

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fabric.api.schemas.common import Public
+from fabric.states import JobStatus
 
 
 class JobCreate(BaseModel):
@@ -48,7 +49,7 @@ class JobPublic(BaseModel):
     id: int
     name: str
     user: str
-    status: str
+    status: JobStatus
     message: str
     queue_position: int | None
     entrypoint: str

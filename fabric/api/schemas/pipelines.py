@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from fabric.states import JobStatus, PipelineRunStatus, RunTrigger, TaskRunStatus
+
 
 class PipelinePublic(BaseModel):
     name: str
@@ -49,10 +51,10 @@ class PipelineBackfill(BaseModel):
 
 class TaskRunPublic(BaseModel):
     task: str
-    status: str = Field(description="WAITING, RUNNING, SUCCEEDED, FAILED, SKIPPED, ...")
+    status: TaskRunStatus
     message: str
     job_id: int | None
-    job_status: str | None = Field(description="its job's status (QUEUED while it waits)")
+    job_status: JobStatus | None = Field(description="its job's status (QUEUED while it waits)")
     logs: str | None = Field(description="where its job's logs are")
     params: dict[str, Any] | None = Field(description="its parameters, references resolved")
     outputs: dict[str, Any] | None = Field(description="its job's outputs.json")
@@ -69,12 +71,12 @@ class PipelineRunPublic(BaseModel):
     id: int
     pipeline: str
     number: int = Field(description="the run's number within its pipeline")
-    trigger: str = Field(description="manual, schedule or backfill")
+    trigger: RunTrigger = Field(description="how the run was started")
     logical_date: datetime
     version: int = Field(description="the pipeline version it runs")
     variables: dict[str, Any] = Field(description="the globals it runs with")
     user: str
-    status: str
+    status: PipelineRunStatus
     message: str
     created_at: datetime
     started_at: datetime | None

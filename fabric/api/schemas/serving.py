@@ -7,15 +7,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from fabric.states import EndpointStatus
+
 
 class EndpointPublic(BaseModel):
     name: str
     url: str = Field(description="where to call it: POST URL/predict")
     revision: int
     healthy_revision: int | None = Field(description="the newest revision Serve ran")
-    status: str = Field(
-        description="Serve's state: DEPLOYING, RUNNING, DEPLOY_FAILED, UNHEALTHY; PENDING "
-        "when Serve has not taken the spec yet"
+    status: EndpointStatus = Field(
+        description="Serve's state of the endpoint's application; PENDING when Serve has not "
+        "taken the spec yet, DEPLOYING until Serve runs the current revision, UNKNOWN when "
+        "Serve cannot be asked"
     )
     message: str
     spec: dict[str, Any]
@@ -66,3 +69,12 @@ class EndpointKeyPublic(BaseModel):
 
 class EndpointKeyCreated(EndpointKeyPublic):
     key: str = Field(description="shown once: send it as 'Authorization: Bearer KEY'")
+
+
+class PredictionsPublic(BaseModel):
+    """An endpoint's answer to `POST /serve/PROJECT/NAME/predict` with `{"instances": [...]}`:
+    Serve's, passed on by the server's door, so no route declares it."""
+
+    predictions: list[Any] = Field(description="one per instance, in order")
+    model: str = Field(description="the registered model of the version that answered")
+    version: int = Field(description="that version's number")

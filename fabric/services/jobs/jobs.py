@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from fabric import runtime, storage
-from fabric.backends.base import BackendUnavailable, ClusterStarting, ComputeBackend, JobSpec
-from fabric.backends.ray_jobs import RayApiError
-from fabric.backends.warm import PREFIX as WARM_PREFIX
+from fabric import names, runtime, storage
+from fabric.backends.base import BackendError, ClusterStarting, ComputeBackend, JobSpec, Runner
 from fabric.config import Settings
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
 from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
+from fabric.runtime import environment, messages
 from fabric.services.jobs import packages, runtime_envs
 from fabric.services.quotas import admission as allocations
 from fabric.services.templates import builtin as templates
@@ -35,13 +35,9 @@ from fabric.services.templates import custom as custom_templates
 from fabric.services.tenancy import audit, projects, tokens
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
+from fabric.states import JOB_ACTIVE, JobStatus
 
-QUEUED, PENDING, RUNNING = "QUEUED", "PENDING", "RUNNING"
-SUCCEEDED, FAILED, STOPPED = "SUCCEEDED", "FAILED", "STOPPED"
-ACTIVE = (QUEUED, PENDING, RUNNING)
-RAY_JOB, WARM = "ray-job", "warm"
 DEFAULT_RESOURCES = {"cpu": 1.0}
-JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def submit(
@@ -55,7 +51,7 @@ def submit(
     """Admit and start a job (see `create` for the request); it waits as QUEUED when it must."""
     job = create(session, settings, actor, project_name, **request)
     session.commit()
-    if job.status == PENDING:
+    if job.status == JobStatus.PENDING:
         start(session, settings, backend, actor, job)
     return job
 
@@ -89,13 +85,79 @@ def create(
     workers (a light one).
     """
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
+    work = _prepare(
+        session,
+        settings,
+        actor,
+        project.name,
+        entrypoint=entrypoint,
+        template=template,
+        params=params,
+        runtime_env=runtime_env,
+        resources=resources,
+        workers=workers,
+        worker_resources=worker_resources,
+    )
+    _check(settings, project.name, work, name)
+    job = JobModel(
+        project_id=project.id,
+        user_id=actor.user.id,
+        name=name or f"job-{uuid.uuid4().hex[:8]}",
+        entrypoint=work.entrypoint,
+        template=work.template,
+        params=work.params,
+        runtime_env=work.runtime_env,
+        resources=work.resources,
+        workers=work.workers,
+        worker_resources=work.worker_resources,
+        pool=pool,
+        timeout_seconds=timeout_seconds,
+        max_retries=max_retries,
+        runner=_runner(warm, work.workers),
+        status=JobStatus.QUEUED,
+        created_at=actor.now(),
+    )
+    allocation = _admit(session, actor, project, job)
+    _record(session, actor, project, job, allocation)
+    return job
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a job runs and what it holds on the cluster, its template's part filled in."""
+
+    entrypoint: str
+    template: str | None
+    params: dict[str, Any] | None
+    runtime_env: dict[str, Any]
+    resources: dict[str, float]
+    workers: int
+    worker_resources: dict[str, float]
+
+
+def _prepare(
+    session: Session,
+    settings: Settings,
+    actor: Actor,
+    project_name: str,
+    *,
+    entrypoint: str | None,
+    template: str | None,
+    params: dict[str, Any] | None,
+    runtime_env: dict[str, Any] | None,
+    resources: dict[str, float] | None,
+    workers: int | None,
+    worker_resources: dict[str, float] | None,
+) -> _Work:
+    """The request made concrete: a template's command, params and runtime env, and its
+    resources and workers where the request leaves them out; then the defaults."""
     either = "give either entrypoint (a command) or template (with params), not both"
     if template is not None:
         if entrypoint is not None:
             raise InvalidSpec(either)
         if custom_templates.is_reference(template):
             prepared = custom_templates.prepare(
-                session, settings, actor, project.name, template, params or {}
+                session, settings, actor, project_name, template, params or {}
             )
         else:
             prepared = templates.prepare(template, params or {})
@@ -109,49 +171,57 @@ def create(
         raise InvalidSpec(either)
     elif params:
         raise InvalidSpec("params go with a template; an entrypoint takes its own arguments")
-    if not entrypoint.strip():
-        raise InvalidSpec("entrypoint must be a command, e.g. 'python train.py'")
-    if name is not None and not JOB_NAME.match(name):
-        raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
-    runtime_env = runtime_env or {}
-    runtime_envs.check(settings, project.name, runtime_env)
-    resources = resources or dict(DEFAULT_RESOURCES)
-    allocations.check_resources(resources)
-    workers = workers or 0
     if workers:
         worker_resources = worker_resources or dict(DEFAULT_RESOURCES)
-        allocations.check_resources(worker_resources)
-    elif worker_resources:
+    return _Work(
+        entrypoint=entrypoint,
+        template=template,
+        params=params if template is not None else None,
+        runtime_env=runtime_env or {},
+        resources=resources or dict(DEFAULT_RESOURCES),
+        workers=workers or 0,
+        worker_resources=worker_resources or {},
+    )
+
+
+def _check(settings: Settings, project_name: str, work: _Work, name: str | None) -> None:
+    """Refuse a job that cannot run as asked: InvalidSpec with what to change."""
+    if not work.entrypoint.strip():
+        raise InvalidSpec("entrypoint must be a command, e.g. 'python train.py'")
+    if name is not None and not names.JOB_NAME.match(name):
+        raise InvalidSpec("name: letters, digits, '_', '.', '-', at most 100 characters")
+    runtime_envs.check(settings, project_name, work.runtime_env)
+    allocations.check_resources(work.resources)
+    if work.workers:
+        allocations.check_resources(work.worker_resources)
+    elif work.worker_resources:
         raise InvalidSpec("worker_resources go with workers; this job starts none")
+
+
+def _runner(warm: bool | None, workers: int) -> Runner:
+    """The warm runner when asked for, or when left open (None) for a job that starts no
+    workers: a job with workers is a Ray Job of its own."""
     if warm is None:
         warm = not workers
     elif warm and workers:
         raise InvalidSpec("warm: a job with workers runs as a Ray Job of its own")
-    job = JobModel(
-        project_id=project.id,
-        user_id=actor.user.id,
-        name=name or f"job-{uuid.uuid4().hex[:8]}",
-        entrypoint=entrypoint,
-        template=template,
-        params=params if template is not None else None,
-        runtime_env=runtime_env,
-        resources=resources,
-        workers=workers,
-        worker_resources=worker_resources if workers else {},
-        pool=pool,
-        timeout_seconds=timeout_seconds,
-        max_retries=max_retries,
-        runner=WARM if warm else RAY_JOB,
-        status=QUEUED,
-        created_at=actor.now(),
-    )
-    allocation = _admit(session, actor, project, job)
+    return Runner.WARM if warm else Runner.RAY_JOB
+
+
+def _record(
+    session: Session,
+    actor: Actor,
+    project: ProjectModel,
+    job: JobModel,
+    allocation: AllocationModel | None,
+) -> None:
+    """Add the job's row, admitted or waiting for quota, and audit its submission."""
     session.add(job)
     if allocation is None:
         job.message = "waiting for quota"
     else:
         # Admitted: PENDING from now on, so the reconciler never starts it a second time.
-        job.status = PENDING
+        job.status = JobStatus.PENDING
         job.allocation_id = allocation.id
     session.flush()
     audit.record(
@@ -162,9 +232,8 @@ def create(
         f"{job.id} {job.name}",
         project=project.name,
         detail={"resources": requested(job), "queued": allocation is None}
-        | ({"template": template} if template else {}),
+        | ({"template": job.template} if job.template else {}),
     )
-    return job
 
 
 def _admit(
@@ -228,7 +297,7 @@ def _has_queued(session: Session, project_id: int) -> bool:
     return (
         session.scalar(
             select(JobModel.id)
-            .where(JobModel.project_id == project_id, JobModel.status == QUEUED)
+            .where(JobModel.project_id == project_id, JobModel.status == JobStatus.QUEUED)
             .limit(1)
         )
         is not None
@@ -239,46 +308,89 @@ def start(
     session: Session, settings: Settings, backend: ComputeBackend, actor: Actor, job: JobModel
 ) -> None:
     """Submit the job's next attempt to Ray; on failure the job ends FAILED with Ray's reason."""
-    project = job.project.name
-    run_dir = storage.run_dir(settings, project, job.id)
+    run_dir = _folders(settings, job)
+    token_file = _write_token(session, actor, job, run_dir)
+    try:
+        runtime_env = _hand_code(settings, backend, job)
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
+    except (NotFound, BackendError) as exc:
+        message = f"cannot hand the job's code to Ray: {exc}"
+        finish(session, actor, job, JobStatus.FAILED, message)
+        return
+    env_vars = _environment(settings, job, run_dir, token_file)
+    try:
+        job.submission_id = backend.submit_job(job.project.name, _spec(job, runtime_env, env_vars))
+    except ClusterStarting as exc:
+        _wait_for_cluster(session, settings, actor, job, exc)
+        return
+    except BackendError as exc:
+        finish(session, actor, job, JobStatus.FAILED, f"Ray refused the job: {exc}")
+        return
+    job.attempt += 1
+    job.status = JobStatus.PENDING
+    job.message = ""
+    session.commit()
+
+
+def _folders(settings: Settings, job: JobModel) -> Path:
+    """Make the job's user folder and run folder; the run folder."""
+    run_dir = storage.run_dir(settings, job.project.name, job.id)
     for folder in (storage.user_dir(settings, job.user.username), run_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _write_token(session: Session, actor: Actor, job: JobModel, run_dir: Path) -> Path:
+    """Issue the job's token, for its timeout (or a day) and an hour more; the file it is in.
+
+    In a file readable by its owner only, not in the environment: Ray keeps a job's runtime
+    env in its job info, which others can read.
+    """
     lifetime = timedelta(seconds=(job.timeout_seconds or 86400) + 3600)
     token = tokens.issue_job_token(session, job.user, _token_name(job), actor.clock, lifetime)
     session.commit()
-    # In a file readable by its owner only, not in the environment: Ray keeps a job's
-    # runtime env in its job info, which others can read.
     token_file = run_dir / ".job_token"
     fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(token.secret)
-    env_vars = {
+    return token_file
+
+
+def _environment(
+    settings: Settings, job: JobModel, run_dir: Path, token_file: Path
+) -> dict[str, str]:
+    """The job's own variables and Fabric's, which tell it where it runs (fabric.runtime)."""
+    project = job.project.name
+    return {
         **job.runtime_env.get("env_vars", {}),
-        "FABRIC_URL": settings.local_url,
-        "FABRIC_PROJECT": project,
-        "FABRIC_JOB_ID": str(job.id),
-        "FABRIC_USER_DIR": str(storage.user_dir(settings, job.user.username)),
-        "FABRIC_PROJECT_DIR": str(storage.project_dir(settings, project)),
-        "FABRIC_RUN_DIR": str(run_dir),
-        "FABRIC_JOB_TOKEN_FILE": str(token_file),
-        runtime.WORKERS_VARIABLE: json.dumps(
-            {"count": job.workers, "resources": job.worker_resources}
-        ),
+        environment.URL: settings.local_url,
+        environment.PROJECT: project,
+        environment.JOB_ID: str(job.id),
+        environment.USER_DIR: str(storage.user_dir(settings, job.user.username)),
+        environment.PROJECT_DIR: str(storage.project_dir(settings, project)),
+        environment.RUN_DIR: str(run_dir),
+        environment.JOB_TOKEN_FILE: str(token_file),
+        environment.WORKERS: json.dumps({"count": job.workers, "resources": job.worker_resources}),
     }
+
+
+def _hand_code(settings: Settings, backend: ComputeBackend, job: JobModel) -> dict[str, Any]:
+    """The job's runtime env as its cluster takes it, with its code packages put there."""
+    project = job.project.name
+    runtime_env, needed = packages.for_cluster(settings, project, job.runtime_env)
+    for uri, path in needed.items():
+        backend.ensure_package(project, uri, path)
+    return runtime_env
+
+
+def _spec(job: JobModel, runtime_env: dict[str, Any], env_vars: dict[str, str]) -> JobSpec:
+    """The attempt as the backend runs it: resources in Ray's terms, Fabric's ids as metadata."""
+    project = job.project.name
     resources = dict(job.resources)
-    try:
-        runtime_env, needed = packages.for_cluster(settings, project, job.runtime_env)
-        for uri, path in needed.items():
-            backend.ensure_package(project, uri, path)
-    except ClusterStarting as exc:
-        _wait_for_cluster(session, settings, actor, job, exc)
-        return
-    except (NotFound, BackendUnavailable, RayApiError) as exc:
-        finish(session, actor, job, FAILED, f"cannot hand the job's code to Ray: {exc}")
-        return
-    prefix = WARM_PREFIX if job.runner == WARM else "fabric-"
-    spec = JobSpec(
-        submission_id=f"{prefix}{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
+    return JobSpec(
+        submission_id=f"fabric-{project}-{job.id}-{job.attempt + 1}-{uuid.uuid4().hex[:6]}",
         entrypoint=job.entrypoint,
         runtime_env={**runtime_env, "env_vars": env_vars},
         cpu=resources.pop("cpu", 0.0),
@@ -291,20 +403,8 @@ def start(
             "fabric_user": job.user.username,
         },
         pool=job.pool,
-        warm=job.runner == WARM,
+        runner=Runner(job.runner),
     )
-    try:
-        job.submission_id = backend.submit_job(project, spec)
-    except ClusterStarting as exc:
-        _wait_for_cluster(session, settings, actor, job, exc)
-        return
-    except (BackendUnavailable, RayApiError) as exc:
-        finish(session, actor, job, FAILED, f"Ray refused the job: {exc}")
-        return
-    job.attempt += 1
-    job.status = PENDING
-    job.message = ""
-    session.commit()
 
 
 def _wait_for_cluster(
@@ -313,7 +413,7 @@ def _wait_for_cluster(
     """Leave the admitted job to a later pass (see job_sync): its cluster is coming up."""
     tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)
     job.retry_at = actor.now() + timedelta(seconds=settings.cluster_poll_seconds)
-    job.message = str(exc)[:2000]
+    job.message = messages.truncate(str(exc))
     session.commit()
 
 
@@ -321,7 +421,7 @@ def _token_name(job: JobModel) -> str:
     return f"job-{job.id}"
 
 
-def finish(session: Session, actor: Actor, job: JobModel, status: str, message: str) -> None:
+def finish(session: Session, actor: Actor, job: JobModel, status: JobStatus, message: str) -> None:
     """End the job once: record how, meter its allocation, revoke its token.
 
     A user's stop and the reconciler may both try; the first to change the row wins and the
@@ -331,8 +431,8 @@ def finish(session: Session, actor: Actor, job: JobModel, status: str, message: 
     allocations.lock_project(session, job.project_id)
     ended = session.execute(
         update(JobModel)
-        .where(JobModel.id == job.id, JobModel.status.in_(ACTIVE))
-        .values(status=status, message=message[:2000], ended_at=actor.now())
+        .where(JobModel.id == job.id, JobModel.status.in_(JOB_ACTIVE))
+        .values(status=status, message=messages.truncate(message), ended_at=actor.now())
     )
     session.refresh(job)
     if ended.rowcount == 0:
@@ -386,14 +486,14 @@ def list_for(
 
 def queue_position(session: Session, job: JobModel) -> int | None:
     """Where a queued job waits in its project's queue (1 is next); None when not queued."""
-    if job.status != QUEUED:
+    if job.status != JobStatus.QUEUED:
         return None
     ahead = session.scalar(
         select(func.count())
         .select_from(JobModel)
         .where(
             JobModel.project_id == job.project_id,
-            JobModel.status == QUEUED,
+            JobModel.status == JobStatus.QUEUED,
             JobModel.id < job.id,
         )
     )
@@ -407,7 +507,7 @@ def stop(
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     job = _in_project(session, project, job_id)
     projects.require_own_or_owner(session, actor, project, job.user_id, "job")
-    if job.status not in ACTIVE:
+    if job.status not in JOB_ACTIVE:
         return job
     halt(session, backend, actor, job, f"stopped by {actor.name}")
     return job
@@ -419,7 +519,7 @@ def halt(
     """Stop the job on Ray if it reached Ray, and end it STOPPED with `message`."""
     if job.submission_id is not None:
         backend.stop_job(job.project.name, job.submission_id)
-    finish(session, actor, job, STOPPED, message)
+    finish(session, actor, job, JobStatus.STOPPED, message)
 
 
 def logs(
@@ -452,7 +552,7 @@ def follow_logs(
             job = session.get(JobModel, job_id)
             if job is None:
                 return
-            submission_id, active = job.submission_id, job.status in ACTIVE
+            submission_id, active = job.submission_id, job.status in JOB_ACTIVE
         if submission_id is not None and submission_id != followed:
             yield from backend.follow_job_logs(project_name, submission_id)
             followed = submission_id

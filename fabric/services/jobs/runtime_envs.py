@@ -10,6 +10,7 @@ from typing import Any
 
 from fabric.config import Settings
 from fabric.errors import InvalidSpec
+from fabric.runtime import environment
 from fabric.services.jobs import packages
 
 KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", "config"}
@@ -27,7 +28,7 @@ def check(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None
         isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
     ):
         raise InvalidSpec("runtime_env.env_vars must map names to strings")
-    reserved = sorted(k for k in env_vars if k.startswith("FABRIC_"))
+    reserved = sorted(k for k in env_vars if k.startswith(environment.PREFIX))
     if reserved:
         raise InvalidSpec(f"runtime_env.env_vars: {', '.join(reserved)} are set by Fabric")
     packages.check_sources(settings, project, runtime_env)

@@ -15,17 +15,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from fabric.backends.base import BackendUnavailable, ComputeBackend, JobState, JobStatus
-from fabric.backends.ray_jobs import RayApiError
+from fabric.backends.base import BackendError, ComputeBackend, JobState
 from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import JobModel
 from fabric.errors import FabricError, QuotaExceeded
-from fabric.runtime import model_store
+from fabric.runtime import messages, model_store
 from fabric.services import registry
 from fabric.services.jobs import jobs
 from fabric.services.quotas import admission as allocations
 from fabric.services.tenancy.actor import Actor
+from fabric.states import JobStatus
 
 log = logging.getLogger("fabric.jobs")
 SCHEDULER = "fabric-scheduler"
@@ -51,7 +51,7 @@ def sync(
     running = session.scalars(
         select(JobModel)
         .where(
-            JobModel.status.in_((jobs.PENDING, jobs.RUNNING)),
+            JobModel.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
             # Admitted jobs that their request is still submitting have no id yet, nor do
             # jobs waiting to retry.
             JobModel.submission_id.is_not(None),
@@ -70,7 +70,7 @@ def sync(
             return
         _submit_due(session, settings, backend, clock, job)
     queued = session.scalars(
-        select(JobModel).where(JobModel.status == jobs.QUEUED).order_by(JobModel.id)
+        select(JobModel).where(JobModel.status == JobStatus.QUEUED).order_by(JobModel.id)
     ).all()
     # A project's queue is first in, first out: once one of its jobs must wait, later ones
     # (however small) wait behind it.
@@ -97,7 +97,7 @@ def _awaiting_submit(settings: Settings, now: datetime) -> ColumnElement[bool]:
     backoff has passed, or a job whose request died between admission and Ray."""
     lost = now - timedelta(seconds=settings.job_submit_grace_seconds)
     return and_(
-        JobModel.status == jobs.PENDING,
+        JobModel.status == JobStatus.PENDING,
         JobModel.allocation_id.is_not(None),
         JobModel.submission_id.is_(None),
         or_(
@@ -114,17 +114,17 @@ def _follow(
     session.commit()  # no transaction stays open across the call to Ray
     try:
         state = backend.job_state(job.project.name, job.submission_id)
-    except (BackendUnavailable, RayApiError) as exc:
+    except BackendError as exc:
         log.warning("cannot follow job %s: %s", job.id, exc)
         return
     actor = _actor(job, clock)
     now = clock.now()
-    if state.status is JobStatus.RUNNING and job.status == jobs.PENDING:
-        job.status = jobs.RUNNING
+    if state.status is JobStatus.RUNNING and job.status == JobStatus.PENDING:
+        job.status = JobStatus.RUNNING
         job.started_at = now
         session.commit()
     timed_out = (
-        job.status == jobs.RUNNING
+        job.status == JobStatus.RUNNING
         and job.timeout_seconds is not None
         and job.started_at is not None
         and (now - job.started_at).total_seconds() > job.timeout_seconds
@@ -145,7 +145,7 @@ def _ended(
     if state.status is JobStatus.FAILED and job.attempt <= job.max_retries:
         _retry_later(session, settings, actor, job, state)
         return
-    jobs.finish(session, actor, job, state.status.value, state.message)
+    jobs.finish(session, actor, job, state.status, state.message)
     if state.status is JobStatus.SUCCEEDED and job.template == model_store.REGISTER_TEMPLATE:
         registry.import_from_job(session, settings, actor, job)
 
@@ -170,10 +170,15 @@ def _retry_later(
         update(JobModel)
         .where(
             JobModel.id == job.id,
-            JobModel.status.in_((jobs.PENDING, jobs.RUNNING)),
+            JobModel.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
             JobModel.submission_id == job.submission_id,
         )
-        .values(status=jobs.PENDING, submission_id=None, retry_at=retry_at, message=message[:2000])
+        .values(
+            status=JobStatus.PENDING,
+            submission_id=None,
+            retry_at=retry_at,
+            message=messages.truncate(message),
+        )
     )
     session.commit()
     session.refresh(job)
@@ -203,7 +208,7 @@ def _submit_due(
         log.warning("job %s was admitted but never submitted; submitting it now", job.id)
     jobs.start(session, settings, backend, _actor(job, clock), job)
     # A job whose cluster is still starting keeps the retry time start() gave it.
-    if job.submission_id is not None or job.status != jobs.PENDING:
+    if job.submission_id is not None or job.status != JobStatus.PENDING:
         job.retry_at = None
         session.commit()
 
@@ -218,18 +223,18 @@ def _try_start(
     except QuotaExceeded as exc:
         if exc.may_fit_later:
             return False
-        jobs.finish(session, actor, job, jobs.FAILED, exc.message)
+        jobs.finish(session, actor, job, JobStatus.FAILED, exc.message)
         return True
     except FabricError as exc:
         # The user left the project, the pool was taken away, ...: the job cannot run.
-        jobs.finish(session, actor, job, jobs.FAILED, exc.message)
+        jobs.finish(session, actor, job, JobStatus.FAILED, exc.message)
         return True
     # PENDING with its allocation in one commit: no later pass admits it again, and should
     # this one die before Ray answers, the job is submitted as one that lost its request.
     admitted = session.execute(
         update(JobModel)
-        .where(JobModel.id == job.id, JobModel.status == jobs.QUEUED)
-        .values(status=jobs.PENDING, allocation_id=allocation.id)
+        .where(JobModel.id == job.id, JobModel.status == JobStatus.QUEUED)
+        .values(status=JobStatus.PENDING, allocation_id=allocation.id)
     )
     if admitted.rowcount == 0:
         # Stopped while it was being admitted: give the resources back.

@@ -22,20 +22,21 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import PipelineRunModel
 from fabric.services.pipelines import pipelines
+from fabric.states import AlertStatus, PipelineRunStatus
 
 log = logging.getLogger("fabric.pipelines")
-PENDING, SENT, FAILED = "pending", "sent", "failed"
 MAX_ATTEMPTS = 5
 CLAIM = timedelta(seconds=60)
 BATCH = 20
 
 
-def owed(run: PipelineRunModel, status: str, timed_out: bool) -> str | None:
+def owed(run: PipelineRunModel, status: PipelineRunStatus, timed_out: bool) -> str | None:
     """The event a run ending with `status` reports, if its pipeline asked for it."""
     webhook = pipelines.spec_of(run).webhook
-    if webhook is None or status == pipelines.CANCELLED:
+    if webhook is None or status == PipelineRunStatus.CANCELLED:
         return None
-    event = "timeout" if timed_out else "success" if status == pipelines.SUCCEEDED else "failure"
+    succeeded = status == PipelineRunStatus.SUCCEEDED
+    event = "timeout" if timed_out else "success" if succeeded else "failure"
     return event if event in webhook.on else None
 
 
@@ -68,7 +69,9 @@ def deliver_due(session: Session, settings: Settings, clock: Clock, http: httpx.
     now = clock.now()
     due = session.scalars(
         select(PipelineRunModel)
-        .where(PipelineRunModel.alert_status == PENDING, PipelineRunModel.alert_at <= now)
+        .where(
+            PipelineRunModel.alert_status == AlertStatus.PENDING, PipelineRunModel.alert_at <= now
+        )
         .order_by(PipelineRunModel.alert_at)
         .limit(BATCH)
     ).all()
@@ -77,7 +80,7 @@ def deliver_due(session: Session, settings: Settings, clock: Clock, http: httpx.
             update(PipelineRunModel)
             .where(
                 PipelineRunModel.id == run.id,
-                PipelineRunModel.alert_status == PENDING,
+                PipelineRunModel.alert_status == AlertStatus.PENDING,
                 PipelineRunModel.alert_at == run.alert_at,
             )
             .values(alert_at=now + CLAIM)
@@ -101,9 +104,9 @@ def _deliver(
         error = f"{type(exc).__name__}: the receiver did not answer"
     run.alert_attempts += 1
     if not error:
-        run.alert_status, run.alert_message = SENT, ""
+        run.alert_status, run.alert_message = AlertStatus.SENT, ""
     elif run.alert_attempts >= MAX_ATTEMPTS:
-        run.alert_status = FAILED
+        run.alert_status = AlertStatus.FAILED
         run.alert_message = f"gave up after {run.alert_attempts} tries; last: {error}"
     else:
         delay = retry_delay(run.alert_attempts)

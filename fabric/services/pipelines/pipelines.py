@@ -18,22 +18,21 @@ from sqlalchemy.orm import Session
 from fabric.config import Settings
 from fabric.db.models import PipelineModel, PipelineRunModel, PipelineTaskRunModel
 from fabric.errors import Conflict, InvalidSpec, NotFound
+from fabric.runtime import messages
 from fabric.services.pipelines import specs as pipeline_specs
 from fabric.services.pipelines.specs import PipelineSpec
 from fabric.services.tenancy import audit, projects
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
+from fabric.states import (
+    RUN_ACTIVE,
+    TASK_DONE,
+    TASK_ENDED,
+    PipelineRunStatus,
+    RunTrigger,
+    TaskRunStatus,
+)
 
-# Runs
-QUEUED, RUNNING, CANCELLING = "QUEUED", "RUNNING", "CANCELLING"
-SUCCEEDED, FAILED, CANCELLED = "SUCCEEDED", "FAILED", "CANCELLED"
-ACTIVE_RUNS = (QUEUED, RUNNING, CANCELLING)
-# Tasks (RUNNING, SUCCEEDED, FAILED and CANCELLED too)
-WAITING, SKIPPED, UPSTREAM_FAILED = "WAITING", "SKIPPED", "UPSTREAM_FAILED"
-TASK_DONE = (SUCCEEDED, SKIPPED)
-TASK_ENDED = (SUCCEEDED, FAILED, SKIPPED, UPSTREAM_FAILED, CANCELLED)
-
-MANUAL, SCHEDULE, BACKFILL = "manual", "schedule", "backfill"
 MAX_BACKFILL = 1000
 _TICK = timedelta(microseconds=1)
 _YEARS = timedelta(days=366 * 5)
@@ -179,7 +178,7 @@ def _active_runs(session: Session, pipeline_id: int) -> int:
             .select_from(PipelineRunModel)
             .where(
                 PipelineRunModel.pipeline_id == pipeline_id,
-                PipelineRunModel.status.in_(ACTIVE_RUNS),
+                PipelineRunModel.status.in_(RUN_ACTIVE),
             )
         )
         or 0
@@ -190,7 +189,7 @@ def new_run(
     session: Session,
     pipeline: PipelineModel,
     user_id: int,
-    trigger: str,
+    trigger: RunTrigger,
     logical_date: datetime,
     now: datetime,
     *,
@@ -223,19 +222,19 @@ def new_run(
         version=pipeline.version,
         spec=pipeline.spec,
         variables={**spec.globals, **(variables or {})},
-        status=QUEUED,
+        status=PipelineRunStatus.QUEUED,
         message="",
         created_at=now,
     )
     upstream = spec.upstream(only) if only is not None else set()
     for name in spec.order():
-        status, message, outputs = WAITING, "", None
+        status, message, outputs = TaskRunStatus.WAITING, "", None
         if only is not None and name != only:
-            status, message = SKIPPED, f"not run: the run is of {only} alone"
+            status, message = TaskRunStatus.SKIPPED, f"not run: the run is of {only} alone"
             if name in upstream:
                 outputs = _last_outputs(session, pipeline.id, name)
         elif spec.tasks[name].skip:
-            status, message = SKIPPED, "skipped by the pipeline's spec"
+            status, message = TaskRunStatus.SKIPPED, "skipped by the pipeline's spec"
         run.tasks.append(
             PipelineTaskRunModel(
                 task=name,
@@ -256,7 +255,7 @@ def _last_outputs(session: Session, pipeline_id: int, task: str) -> dict[str, An
         .where(
             PipelineRunModel.pipeline_id == pipeline_id,
             PipelineTaskRunModel.task == task,
-            PipelineTaskRunModel.status == SUCCEEDED,
+            PipelineTaskRunModel.status == TaskRunStatus.SUCCEEDED,
         )
         .order_by(PipelineTaskRunModel.id.desc())
         .limit(1)
@@ -287,7 +286,7 @@ def trigger(
         session,
         pipeline,
         actor.user.id,
-        MANUAL,
+        RunTrigger.MANUAL,
         logical_date or now,
         now,
         variables=variables,
@@ -329,7 +328,7 @@ def backfill(
     )
     now = actor.now()
     runs = [
-        new_run(session, pipeline, actor.user.id, BACKFILL, tick, now, tick=tick)
+        new_run(session, pipeline, actor.user.id, RunTrigger.BACKFILL, tick, now, tick=tick)
         for tick in ticks
         if tick not in existing
     ]
@@ -397,8 +396,11 @@ def cancel(
     run = _own_run(session, actor, project_name, name, run_id)
     changed = session.execute(
         update(PipelineRunModel)
-        .where(PipelineRunModel.id == run.id, PipelineRunModel.status.in_((QUEUED, RUNNING)))
-        .values(status=CANCELLING, message=f"cancelled by {actor.name}")
+        .where(
+            PipelineRunModel.id == run.id,
+            PipelineRunModel.status.in_((PipelineRunStatus.QUEUED, PipelineRunStatus.RUNNING)),
+        )
+        .values(status=PipelineRunStatus.CANCELLING, message=f"cancelled by {actor.name}")
     )
     if changed.rowcount:
         audit.record(
@@ -421,16 +423,17 @@ def rerun(
     outputs and are not run again. Its user or a project owner may; the run then acts as
     whoever asked."""
     run = _own_run(session, actor, project_name, name, run_id)
-    if run.status in ACTIVE_RUNS:
+    if run.status in RUN_ACTIVE:
         raise Conflict(f"run {run.id} is still {run.status}")
-    if run.status == SUCCEEDED:
+    if run.status == PipelineRunStatus.SUCCEEDED:
         raise Conflict(f"run {run.id} succeeded: nothing to run again; trigger a new run")
     now = actor.now()
     for task in run.tasks:
         if task.status not in TASK_DONE:
-            transition(task, WAITING, now, f"run again by {actor.name}")
+            transition(task, TaskRunStatus.WAITING, now, f"run again by {actor.name}")
             task.job_id = None
-    run.status, run.message, run.ended_at = QUEUED, f"run again by {actor.name}", None
+    run.status, run.ended_at = PipelineRunStatus.QUEUED, None
+    run.message = f"run again by {actor.name}"
     run.user_id = actor.user.id
     audit.record(
         session,
@@ -444,12 +447,14 @@ def rerun(
     return run
 
 
-def transition(task: PipelineTaskRunModel, status: str, now: datetime, message: str = "") -> None:
+def transition(
+    task: PipelineTaskRunModel, status: TaskRunStatus, now: datetime, message: str = ""
+) -> None:
     """Move a task run to `status`, recording when in its history."""
     task.status = status
-    task.message = message[:2000]
+    task.message = messages.truncate(message)
     task.history = [*task.history, {"status": status, "at": now.isoformat()}]
-    if status == RUNNING:
+    if status == TaskRunStatus.RUNNING:
         task.started_at, task.ended_at = now, None
     elif status in TASK_ENDED:
         task.ended_at = now

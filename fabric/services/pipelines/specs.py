@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from fabric.config import Settings
 from fabric.errors import FabricError, InvalidSpec, QuotaExceeded
+from fabric.runtime import messages
 from fabric.services.jobs import jobs, runtime_envs
 from fabric.services.pipelines import params as pipeline_params
 from fabric.services.quotas import admission as allocations
@@ -131,10 +132,7 @@ def parse(raw: dict[str, Any]) -> PipelineSpec:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as exc:
         raise InvalidSpec(
-            "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'pipeline'}: {error['msg']}"
-                for error in exc.errors()
-            )
+            messages.describe(exc, lambda loc: messages.dotted(loc) or "pipeline")
         ) from None
     _check_graph(spec)
     return spec
@@ -242,9 +240,7 @@ def _param_errors(described: dict[str, Any], params: dict[str, Any]) -> list[tup
     try:
         model.model_validate(params)
     except ValidationError as exc:
-        return [
-            (str(error["loc"][0]) if error["loc"] else "", error["msg"]) for error in exc.errors()
-        ]
+        return messages.problems(exc, lambda loc: str(loc[0]) if loc else "")
     return []
 
 

@@ -24,24 +24,25 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel, PipelineTaskRunModel
 from fabric.errors import FabricError
+from fabric.runtime import messages
 from fabric.services.jobs import jobs
 from fabric.services.pipelines import alerts as pipeline_alerts
 from fabric.services.pipelines import params as pipeline_params
 from fabric.services.pipelines import pipelines
 from fabric.services.pipelines import specs as pipeline_specs
-from fabric.services.pipelines.pipelines import (
-    CANCELLED,
-    CANCELLING,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
+from fabric.services.tenancy.actor import Actor
+from fabric.states import (
+    JOB_ACTIVE,
+    RUN_ACTIVE,
+    RUN_STARTED,
     TASK_DONE,
     TASK_ENDED,
-    UPSTREAM_FAILED,
-    WAITING,
+    AlertStatus,
+    JobStatus,
+    PipelineRunStatus,
+    RunTrigger,
+    TaskRunStatus,
 )
-from fabric.services.tenancy.actor import Actor
 
 log = logging.getLogger("fabric.pipelines")
 SCHEDULER = "fabric-pipelines"
@@ -61,7 +62,7 @@ def sync(
     _start_runs(session, clock)
     active = session.scalars(
         select(PipelineRunModel)
-        .where(PipelineRunModel.status.in_((RUNNING, CANCELLING)))
+        .where(PipelineRunModel.status.in_(RUN_STARTED))
         .order_by(PipelineRunModel.id)
     ).all()
     # Ready tasks start in priority order: the pipeline's priority, then the run's age.
@@ -90,7 +91,7 @@ def _schedule(session: Session, clock: Clock) -> None:
             continue
         for tick in due if schedule.catchup else due[-1:]:
             pipelines.new_run(
-                session, pipeline, pipeline.user_id, pipelines.SCHEDULE, tick, now, tick=tick
+                session, pipeline, pipeline.user_id, RunTrigger.SCHEDULE, tick, now, tick=tick
             )
         pipeline.last_tick = due[-1]
         try:
@@ -111,7 +112,7 @@ def _start_runs(session: Session, clock: Clock) -> None:
     with depends_on_past a run also waits until the previous tick's run succeeded."""
     queued = session.scalars(
         select(PipelineRunModel)
-        .where(PipelineRunModel.status == QUEUED)
+        .where(PipelineRunModel.status == PipelineRunStatus.QUEUED)
         .order_by(PipelineRunModel.logical_date, PipelineRunModel.id)
     ).all()
     active: dict[int, int] = {}
@@ -124,7 +125,7 @@ def _start_runs(session: Session, clock: Clock) -> None:
             waiting = f"waiting: max_active_runs ({spec.max_active_runs}) runs are active"
         elif spec.depends_on_past and run.tick is not None:
             previous = _previous_tick_run(session, run)
-            if previous is not None and previous.status != SUCCEEDED:
+            if previous is not None and previous.status != PipelineRunStatus.SUCCEEDED:
                 waiting = (
                     f"waiting: depends_on_past, and run {previous.number} "
                     f"({previous.logical_date:%Y-%m-%d %H:%M}) is {previous.status}"
@@ -136,8 +137,10 @@ def _start_runs(session: Session, clock: Clock) -> None:
             continue
         started = session.execute(
             update(PipelineRunModel)
-            .where(PipelineRunModel.id == run.id, PipelineRunModel.status == QUEUED)
-            .values(status=RUNNING, started_at=clock.now(), message="")
+            .where(
+                PipelineRunModel.id == run.id, PipelineRunModel.status == PipelineRunStatus.QUEUED
+            )
+            .values(status=PipelineRunStatus.RUNNING, started_at=clock.now(), message="")
         )
         session.commit()
         if started.rowcount:
@@ -151,7 +154,7 @@ def _count_active(session: Session, pipeline_id: int) -> int:
             .select_from(PipelineRunModel)
             .where(
                 PipelineRunModel.pipeline_id == pipeline_id,
-                PipelineRunModel.status.in_((RUNNING, CANCELLING)),
+                PipelineRunModel.status.in_(RUN_STARTED),
             )
         )
         or 0
@@ -180,9 +183,16 @@ def _advance(
 ) -> None:
     actor = Actor(run.user, SCHEDULER, clock)
     spec = pipelines.spec_of(run)
-    if run.status == CANCELLING:
+    if run.status == PipelineRunStatus.CANCELLING:
         _stop(
-            session, settings, backend, actor, run, CANCELLED, run.message, "its run was cancelled"
+            session,
+            settings,
+            backend,
+            actor,
+            run,
+            PipelineRunStatus.CANCELLED,
+            run.message,
+            "its run was cancelled",
         )
         return
     if (
@@ -191,16 +201,26 @@ def _advance(
         and (clock.now() - run.started_at).total_seconds() > spec.timeout_seconds
     ):
         message = f"timed out after {spec.timeout_seconds:g} s"
-        _stop(session, settings, backend, actor, run, FAILED, message, "its run timed out", True)
+        _stop(
+            session,
+            settings,
+            backend,
+            actor,
+            run,
+            PipelineRunStatus.FAILED,
+            message,
+            "its run timed out",
+            True,
+        )
         return
     tasks = {task.task: task for task in run.tasks}
     for task in tasks.values():
-        if task.status == RUNNING:
+        if task.status == TaskRunStatus.RUNNING:
             _follow(session, settings, actor, run, task)
-    running = sum(task.status == RUNNING for task in tasks.values())
+    running = sum(task.status == TaskRunStatus.RUNNING for task in tasks.values())
     for name in spec.order():
         task = tasks[name]
-        if task.status != WAITING:
+        if task.status != TaskRunStatus.WAITING:
             continue
         upstream = [tasks[other] for other in spec.tasks[name].after]
         failed = [
@@ -210,7 +230,10 @@ def _advance(
         ]
         if failed:
             pipelines.transition(
-                task, UPSTREAM_FAILED, clock.now(), f"upstream failed: {', '.join(failed)}"
+                task,
+                TaskRunStatus.UPSTREAM_FAILED,
+                clock.now(),
+                f"upstream failed: {', '.join(failed)}",
             )
             session.commit()
         elif (
@@ -221,7 +244,7 @@ def _advance(
             running += 1
     if all(task.status in TASK_ENDED for task in tasks.values()):
         failed = [task.task for task in tasks.values() if task.status not in TASK_DONE]
-        status = FAILED if failed else SUCCEEDED
+        status = PipelineRunStatus.FAILED if failed else PipelineRunStatus.SUCCEEDED
         message = f"failed: {', '.join(failed)}" if failed else ""
         _end(session, settings, run, status, message, clock.now())
 
@@ -236,15 +259,17 @@ def _follow(
     """End the task once its job ended, keeping the outputs the job wrote."""
     job = session.get(JobModel, task.job_id) if task.job_id is not None else None
     if job is None:
-        pipelines.transition(task, FAILED, actor.now(), "its job's record is gone")
-    elif job.status in jobs.ACTIVE:
+        pipelines.transition(task, TaskRunStatus.FAILED, actor.now(), "its job's record is gone")
+    elif job.status in JOB_ACTIVE:
         return
-    elif job.status == jobs.SUCCEEDED:
+    elif job.status == JobStatus.SUCCEEDED:
         project = run.pipeline.project.name
         task.outputs = runtime.read_outputs(storage.run_dir(settings, project, job.id))
-        pipelines.transition(task, SUCCEEDED, actor.now())
+        pipelines.transition(task, TaskRunStatus.SUCCEEDED, actor.now())
     else:
-        pipelines.transition(task, FAILED, actor.now(), f"job {job.id} {job.status}: {job.message}")
+        pipelines.transition(
+            task, TaskRunStatus.FAILED, actor.now(), f"job {job.id} {job.status}: {job.message}"
+        )
     session.commit()
 
 
@@ -293,14 +318,14 @@ def _start(
     except (pipeline_params.ParamError, FabricError) as exc:
         session.rollback()
         message = exc.message if isinstance(exc, FabricError) else f"params: {exc}"
-        pipelines.transition(task, FAILED, actor.now(), f"could not start: {message}")
+        pipelines.transition(task, TaskRunStatus.FAILED, actor.now(), f"could not start: {message}")
         session.commit()
         return False
     task.job_id = job.id
     task.params = params
-    pipelines.transition(task, RUNNING, actor.now(), job.message)
+    pipelines.transition(task, TaskRunStatus.RUNNING, actor.now(), job.message)
     session.commit()
-    if job.status == jobs.PENDING:
+    if job.status == JobStatus.PENDING:
         jobs.start(session, settings, backend, actor, job)
     return True
 
@@ -311,7 +336,7 @@ def _stop(
     backend: ComputeBackend,
     actor: Actor,
     run: PipelineRunModel,
-    status: str,
+    status: PipelineRunStatus,
     message: str,
     why: str,
     timed_out: bool = False,
@@ -322,9 +347,9 @@ def _stop(
         if task.status in TASK_ENDED:
             continue
         job = session.get(JobModel, task.job_id) if task.job_id is not None else None
-        if job is not None and job.status in jobs.ACTIVE:
+        if job is not None and job.status in JOB_ACTIVE:
             jobs.halt(session, backend, actor, job, why)
-        pipelines.transition(task, CANCELLED, now, why)
+        pipelines.transition(task, TaskRunStatus.CANCELLED, now, why)
         session.commit()
     _end(session, settings, run, status, message, now, timed_out=timed_out)
 
@@ -333,7 +358,7 @@ def _end(
     session: Session,
     settings: Settings,
     run: PipelineRunModel,
-    status: str,
+    status: PipelineRunStatus,
     message: str,
     now: datetime,
     *,
@@ -342,11 +367,16 @@ def _end(
     """End the run, unless a user changed its state meanwhile (a cancel: the next pass), and
     owe the webhook call its pipeline asked for in the same update."""
     event = pipeline_alerts.owed(run, status, timed_out)
-    alert = {"alert_event": event, "alert_status": pipeline_alerts.PENDING, "alert_at": now}
+    alert = {"alert_event": event, "alert_status": AlertStatus.PENDING, "alert_at": now}
     ended = session.execute(
         update(PipelineRunModel)
         .where(PipelineRunModel.id == run.id, PipelineRunModel.status == run.status)
-        .values(status=status, message=message[:2000], ended_at=now, **(alert if event else {}))
+        .values(
+            status=status,
+            message=messages.truncate(message),
+            ended_at=now,
+            **(alert if event else {}),
+        )
     )
     session.commit()
     if ended.rowcount:
@@ -364,7 +394,7 @@ def _expire(session: Session, settings: Settings, pipeline: PipelineModel) -> No
         select(PipelineRunModel)
         .where(
             PipelineRunModel.pipeline_id == pipeline.id,
-            PipelineRunModel.status.not_in(pipelines.ACTIVE_RUNS),
+            PipelineRunModel.status.not_in(RUN_ACTIVE),
         )
         .order_by(PipelineRunModel.id.desc())
         .offset(limit)

@@ -5,7 +5,9 @@ versions, verifies each artifact against its registered checksum, trades the end
 allocation for one of the new size, and records a revision, all before Serve is touched: a
 refused change leaves what runs as it was. Then the project's whole Serve config is rebuilt
 from the database and applied (`publish`). When Serve cannot be reached the endpoint keeps a
-message, and the reconciler applies the config once it can (`serve_sync`).
+message, and the reconciler applies the config once it can (`serve_sync`). A change, and a
+deletion, is announced once committed (`tenancy.access_changes`), since who may call the
+endpoint and how may have changed with it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fabric import names
-from fabric.backends.base import BackendUnavailable, ComputeBackend
-from fabric.backends.ray_jobs import RayApiError
+from fabric.backends.base import BackendError, ComputeBackend
 from fabric.db.models import (
     AllocationModel,
     EndpointModel,
@@ -30,6 +31,7 @@ from fabric.db.models import (
     ProjectModel,
 )
 from fabric.errors import Conflict, InvalidSpec, NotFound
+from fabric.runtime import messages
 from fabric.services import registry
 from fabric.services.quotas import admission as allocations
 from fabric.services.serving import serve_config
@@ -40,7 +42,7 @@ from fabric.services.serving.specs import (
     Mirror,
     VersionTraffic,
 )
-from fabric.services.tenancy import audit, projects
+from fabric.services.tenancy import access_changes, audit, projects
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
 
@@ -52,17 +54,15 @@ def parse(raw: dict[str, Any]) -> EndpointSpec:
         return EndpointSpec.model_validate(raw)
     except ValidationError as exc:
         raise InvalidSpec(
-            "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'endpoint'}: {error['msg']}"
-                for error in exc.errors()
-            )
+            messages.describe(exc, lambda loc: messages.dotted(loc) or "endpoint")
         ) from None
 
 
-def _resolve(
+def _pin(
     session: Session, project: ProjectModel, spec: EndpointSpec
 ) -> dict[str, ModelVersionModel]:
-    """Pin every version the spec names (aliases and 'newest' become numbers), checked."""
+    """The row of every version the spec names, by deployment key; aliases and 'newest'
+    become version numbers in the spec too, so that it is stored as it is served."""
     pinned: dict[str, ModelVersionModel] = {}
     entries: list[tuple[str, VersionTraffic | Mirror]] = [
         (f"versions[{i}]", entry) for i, entry in enumerate(spec.versions)
@@ -79,17 +79,25 @@ def _resolve(
         if where != "mirror" and entry.key in pinned:
             raise InvalidSpec(f"{where}: {entry.model} version {row.version} is listed twice")
         pinned[entry.key] = row
-    for row in pinned.values():
-        registry.check_artifact(row)
     return pinned
 
 
-def _get(session: Session, project: ProjectModel, name: str) -> EndpointModel:
-    endpoint = session.scalar(
+def _verify(pinned: dict[str, ModelVersionModel]) -> None:
+    """Each artifact as it was registered (its checksum), before any replica loads it."""
+    for row in pinned.values():
+        registry.check_artifact(row)
+
+
+def _find(session: Session, project: ProjectModel, name: str) -> EndpointModel | None:
+    return session.scalar(
         select(EndpointModel).where(
             EndpointModel.project_id == project.id, EndpointModel.name == name
         )
     )
+
+
+def _get(session: Session, project: ProjectModel, name: str) -> EndpointModel:
+    endpoint = _find(session, project, name)
     if endpoint is None:
         raise NotFound(f"endpoint {name!r} not found in project {project.name!r}")
     return endpoint
@@ -126,25 +134,59 @@ def apply(
     note: str = "",
 ) -> tuple[EndpointModel, bool]:
     """Create the endpoint or give it a new spec; the endpoint, and whether it is new."""
+    project, spec = _check(session, actor, project_name, name, raw)
+    _verify(_pin(session, project, spec))
+    endpoint = _find(session, project, name)
+    allocation = _readmit(session, actor, project, name, endpoint, spec)
+    created = endpoint is None
+    endpoint = _record(session, actor, project, name, endpoint, spec, allocation, action, note)
+    publish(session, backend, project, actor.now())
+    return endpoint, created
+
+
+def _check(
+    session: Session, actor: Actor, project_name: str, name: str, raw: dict[str, Any]
+) -> tuple[ProjectModel, EndpointSpec]:
+    """The project, if the actor may change its endpoints; the name and the spec, if valid."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     names.check(ENDPOINT_NAME, name, "endpoint name", ENDPOINT_NAME_HELP)
-    spec = parse(raw)
-    _resolve(session, project, spec)
-    endpoint = session.scalar(
-        select(EndpointModel).where(
-            EndpointModel.project_id == project.id, EndpointModel.name == name
-        )
-    )
-    created = endpoint is None
+    return project, parse(raw)
+
+
+def _readmit(
+    session: Session,
+    actor: Actor,
+    project: ProjectModel,
+    name: str,
+    endpoint: EndpointModel | None,
+    spec: EndpointSpec,
+) -> AllocationModel:
+    """The endpoint's allocation traded for one of the spec's size: refused over the quota."""
     held = session.get(AllocationModel, endpoint.allocation_id) if endpoint else None
-    allocation = allocations.readmit(
+    return allocations.readmit(
         session,
         actor,
-        project_name,
+        project.name,
         held,
         resources=spec.resources(),
         purpose=f"endpoint {name}",
     )
+
+
+def _record(
+    session: Session,
+    actor: Actor,
+    project: ProjectModel,
+    name: str,
+    endpoint: EndpointModel | None,
+    spec: EndpointSpec,
+    allocation: AllocationModel,
+    action: str | None,
+    note: str,
+) -> EndpointModel:
+    """The spec stored as the endpoint's next revision (its first when `endpoint` is None),
+    with the revision's history row and audit entry, committed."""
+    created = endpoint is None
     stored = spec.model_dump(mode="json", exclude_defaults=False)
     now = actor.now()
     if endpoint is None:
@@ -174,7 +216,7 @@ def apply(
             endpoint_id=endpoint.id,
             revision=endpoint.revision,
             action=action,
-            message=note[:2000],
+            message=messages.truncate(note),
             spec=stored,
             user_id=actor.user.id,
             created_at=now,
@@ -186,12 +228,13 @@ def apply(
         f"endpoint.{action}",
         "endpoint",
         name,
-        project=project_name,
+        project=project.name,
         detail={"revision": endpoint.revision, "resources": spec.resources()},
     )
+    # Who may call it, and how (anonymous, its mirror), may have changed.
+    access_changes.note(session)
     session.commit()
-    publish(session, backend, project, actor.now())
-    return endpoint, created
+    return endpoint
 
 
 def set_traffic(
@@ -305,6 +348,7 @@ def delete(
         allocations.meter(session, actor, project, held)
     session.delete(endpoint)
     audit.record(session, actor, "endpoint.delete", "endpoint", name, project=project_name)
+    access_changes.note(session)
     session.commit()
     publish(session, backend, project, actor.now())
 
@@ -332,7 +376,7 @@ def publish(
     apps = applications(session, project, now)
     try:
         backend.apply_serve_config(project.name, apps)
-    except (BackendUnavailable, RayApiError) as exc:
+    except BackendError as exc:
         log.warning("Serve config of project %s not applied: %s", project.name, exc)
         _set_message(session, project.id, f"not applied on Ray Serve yet: {exc}")
         return None
@@ -342,5 +386,5 @@ def publish(
 
 def _set_message(session: Session, project_id: int, message: str) -> None:
     for endpoint in of_project(session, project_id):
-        endpoint.message = message[:2000]
+        endpoint.message = messages.truncate(message)
     session.commit()

@@ -17,7 +17,7 @@ from fabric.clock import Clock
 from fabric.db.models import EndpointKeyModel, EndpointModel, ProjectModel
 from fabric.errors import NotFound, Unauthenticated
 from fabric.services.serving import endpoints
-from fabric.services.tenancy import audit, projects, tokens
+from fabric.services.tenancy import access_changes, audit, projects, tokens
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
 
@@ -85,6 +85,7 @@ def revoke(session: Session, actor: Actor, project_name: str, name: str, key_id:
             f"{name} key {key_id}",
             project=project_name,
         )
+        access_changes.note(session)
     session.commit()
 
 

@@ -2,8 +2,10 @@
 
 Each application is `serve_apps.router:app_builder`: a router deployment (the ingress, which
 splits traffic by weight) and one model deployment per version, each loading its artifact by
-framework (`serve_apps.classic`). The database is the truth; this is a pure function of it,
-so the same endpoints always give the same config and a digest tells when Serve is behind.
+framework (`serve_apps.classic`). Its `args`, the deployments' names and the import path are
+the contract in `fabric.runtime.serve_contract`, which the applications import too. The
+database is the truth; this is a pure function of it, so the same endpoints always give the
+same config and a digest tells when Serve is behind.
 """
 
 from __future__ import annotations
@@ -14,14 +16,18 @@ from datetime import datetime
 from typing import Any
 
 from fabric.db.models import EndpointModel, ModelVersionModel
-from fabric.services.serving.specs import EndpointSpec
+from fabric.runtime.serve_contract import (
+    IMPORT_PATH,
+    ROUTER_DEPLOYMENT,
+    EndpointArgs,
+    VersionArgs,
+)
+from fabric.services.serving.specs import EndpointSpec, Mirror, VersionTraffic
 
-ROUTER = "router"
-IMPORT_PATH = "serve_apps.router:app_builder"
 # The router only parses and forwards; it asks Ray for no CPU, so the project's quota counts
 # exactly the model replicas it was shown.
 ROUTER_OPTIONS: dict[str, Any] = {
-    "name": ROUTER,
+    "name": ROUTER_DEPLOYMENT,
     "num_replicas": 1,
     "ray_actor_options": {"num_cpus": 0},
     "max_ongoing_requests": 1000,
@@ -62,6 +68,21 @@ def _deployment(spec: EndpointSpec, key: str, now: datetime) -> dict[str, Any]:
     return options
 
 
+def _version(traffic: VersionTraffic | Mirror, row: ModelVersionModel) -> VersionArgs:
+    inputs = (row.signature or {}).get("inputs") or []
+    return VersionArgs(
+        name=traffic.key,
+        model=row.model.name,
+        version=row.version,
+        uri=row.uri,
+        framework=row.framework,
+        entry=row.entry,
+        features=[item["name"] for item in inputs] or None,
+        # A mirror's shadow takes no traffic of its own: the door sends it copies by name.
+        weight=traffic.weight if isinstance(traffic, VersionTraffic) else 0.0,
+    )
+
+
 def application(
     project: str,
     endpoint: EndpointModel,
@@ -70,33 +91,20 @@ def application(
 ) -> dict[str, Any]:
     """The endpoint's Serve application; `versions` maps each deployment key to its row."""
     spec = EndpointSpec.model_validate(endpoint.spec)
-    entries = []
-    for traffic in spec.deployed():
-        row = versions[traffic.key]
-        entries.append(
-            {
-                "name": traffic.key,
-                "model": row.model.name,
-                "version": row.version,
-                "uri": row.uri,
-                "framework": row.framework,
-                "entry": row.entry,
-                "features": [item["name"] for item in (row.signature or {}).get("inputs") or []]
-                or None,
-                "weight": getattr(traffic, "weight", 0.0),
-            }
-        )
+    args = EndpointArgs(
+        endpoint=f"{project}/{endpoint.name}",
+        revision=endpoint.revision,
+        versions=[_version(traffic, versions[traffic.key]) for traffic in spec.deployed()],
+    )
     app: dict[str, Any] = {
         "name": app_name(project, endpoint.name),
         "route_prefix": route_prefix(project, endpoint.name),
         "import_path": IMPORT_PATH,
-        # The revision lets the reconciler tell whether Serve reports on this spec yet.
-        "args": {
-            "endpoint": f"{project}/{endpoint.name}",
-            "revision": endpoint.revision,
-            "versions": entries,
-        },
-        "deployments": [ROUTER_OPTIONS, *(_deployment(spec, e["name"], now) for e in entries)],
+        "args": args.model_dump(mode="json"),
+        "deployments": [
+            ROUTER_OPTIONS,
+            *(_deployment(spec, version.name, now) for version in args.versions),
+        ],
     }
     if spec.env:
         app["runtime_env"] = {"env_vars": dict(spec.env)}
@@ -105,8 +113,3 @@ def application(
 
 def digest(applications: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(applications, sort_keys=True).encode()).hexdigest()
-
-
-def deployed_revision(app: dict[str, Any]) -> int | None:
-    """The endpoint revision an application of Serve's status was deployed from."""
-    return ((app.get("deployed_app_config") or {}).get("args") or {}).get("revision")

@@ -9,41 +9,32 @@ that a bad artifact never leaves an endpoint down.
 from __future__ import annotations
 
 import logging
-import time
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fabric.backends.base import BackendUnavailable, ComputeBackend
-from fabric.backends.ray_jobs import RayApiError
+from fabric.backends.base import BackendError, ComputeBackend
 from fabric.clock import Clock
 from fabric.db.models import EndpointModel, EndpointRevisionModel, ProjectModel
 from fabric.errors import FabricError
 from fabric.services.serving import endpoints, serve_config
 from fabric.services.tenancy.actor import Actor
+from fabric.states import EndpointStatus
 
 log = logging.getLogger("fabric.serve_sync")
 SCHEDULER = "scheduler"
-FAILED = "DEPLOY_FAILED"
-RUNNING = "RUNNING"
 AUTO_ROLLBACK = "auto-rollback"
 
 
 class ServeSync:
-    def __init__(self, interval_seconds: float) -> None:
-        self.interval = interval_seconds
+    """One server's Serve step, run every `serve_sync_seconds` while it holds the lease."""
+
+    def __init__(self) -> None:
         # What this server last applied per project: a restarted server applies once again,
         # which Serve takes as no change.
         self._applied: dict[str, str] = {}
-        # On the monotonic clock, not the platform's: a clock set back (as tests do) must not
-        # put the next check off.
-        self._next = 0.0
-
-    def due(self) -> bool:
-        return time.monotonic() >= self._next
 
     def sync(self, session: Session, backend: ComputeBackend, clock: Clock) -> None:
-        self._next = time.monotonic() + self.interval
         ids = set(session.scalars(select(EndpointModel.project_id)))
         projects = session.scalars(select(ProjectModel).where(ProjectModel.id.in_(ids))).all()
         wanted = {project.name for project in projects}
@@ -52,7 +43,7 @@ class ServeSync:
         for project in projects:
             try:
                 self._project(session, backend, project, clock)
-            except (BackendUnavailable, RayApiError) as exc:
+            except BackendError as exc:
                 log.info("Serve of project %s not reachable: %s", project.name, exc)
 
     def _project(
@@ -67,14 +58,15 @@ class ServeSync:
                 self._applied[project.name] = applied
             return
         for endpoint in endpoints.of_project(session, project.id):
-            app = status.get(serve_config.app_name(project.name, endpoint.name)) or {}
-            if serve_config.deployed_revision(app) != endpoint.revision:
+            app = status.get(serve_config.app_name(project.name, endpoint.name))
+            if app is None or app.revision != endpoint.revision:
                 continue
-            if app.get("status") == RUNNING and endpoint.healthy_revision != endpoint.revision:
+            serving = app.status
+            if serving == EndpointStatus.RUNNING and endpoint.healthy_revision != endpoint.revision:
                 endpoint.healthy_revision = endpoint.revision
                 session.commit()
-            elif app.get("status") == FAILED:
-                self._back_to_healthy(session, backend, endpoint, app.get("message", ""), clock)
+            elif serving == EndpointStatus.DEPLOY_FAILED:
+                self._back_to_healthy(session, backend, endpoint, app.message, clock)
 
     def _back_to_healthy(
         self,

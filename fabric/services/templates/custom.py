@@ -91,6 +91,62 @@ def _package_names(runtime_env: dict[str, Any]) -> list[str]:
     return [uri.removeprefix("gcs://") for uri in sources if uri and uri.startswith("gcs://")]
 
 
+def _check_definition(name: str, command: str, parameters: dict[str, Any]) -> None:
+    """The template's name, the command it runs and the schema of its parameters."""
+    if not NAME.match(name):
+        raise InvalidSpec(f"name: {NAME_HELP}")
+    if not command.strip():
+        raise InvalidSpec("command must run something, e.g. 'python train.py'")
+    _check_parameters(parameters)
+
+
+def _resources(
+    resources: dict[str, float] | None, workers: int, worker_resources: dict[str, float] | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The driver's and each worker's resources, defaulted and checked; a template without
+    workers keeps none for them."""
+    resources = resources or {"cpu": 1.0}
+    allocations.check_resources(resources)
+    if not workers:
+        return resources, {}
+    worker_resources = worker_resources or {"cpu": 1.0}
+    allocations.check_resources(worker_resources)
+    return resources, worker_resources
+
+
+def _next_version(session: Session, project: ProjectModel, name: str) -> int:
+    latest = session.scalar(
+        select(func.max(CustomTemplateModel.version)).where(
+            CustomTemplateModel.project_id == project.id, CustomTemplateModel.name == name
+        )
+    )
+    return (latest or 0) + 1
+
+
+def _snapshot_packages(settings: Settings, project: str, template: CustomTemplateModel) -> None:
+    """Copy the packages the version's runtime environment names beside it, so that uploading
+    new code under an old package name changes no registered version."""
+    snapshot = _snapshot_dir(settings, project, template.name, template.version)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for package in _package_names(template.runtime_env):
+        shutil.copyfile(storage.package_dir(settings, project) / package, snapshot / package)
+
+
+def _record(session: Session, actor: Actor, project: str, template: CustomTemplateModel) -> None:
+    session.add(template)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "template.register",
+        "template",
+        f"{template.name}@{template.version}",
+        project=project,
+        detail={"published": template.published},
+    )
+    session.commit()
+
+
 def register(
     session: Session,
     settings: Settings,
@@ -108,59 +164,33 @@ def register(
     runtime_env: dict[str, Any] | None = None,
     published: bool = False,
 ) -> CustomTemplateModel:
-    """Register the next version of the project's template `name` (members may)."""
+    """Register the next version of the project's template `name` (members may; publishing
+    it takes an owner)."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
-    if not NAME.match(name):
-        raise InvalidSpec(f"name: {NAME_HELP}")
-    if not command.strip():
-        raise InvalidSpec("command must run something, e.g. 'python train.py'")
-    _check_parameters(parameters)
-    resources = resources or {"cpu": 1.0}
-    allocations.check_resources(resources)
-    if workers:
-        worker_resources = worker_resources or {"cpu": 1.0}
-        allocations.check_resources(worker_resources)
+    _check_definition(name, command, parameters)
+    resources, worker_resources = _resources(resources, workers, worker_resources)
     runtime_env = runtime_env or {}
     runtime_envs.check(settings, project.name, runtime_env)
     if published:
         projects.get_for(session, actor, project_name, Role.OWNER)
-    latest = session.scalar(
-        select(func.max(CustomTemplateModel.version)).where(
-            CustomTemplateModel.project_id == project.id, CustomTemplateModel.name == name
-        )
-    )
     template = CustomTemplateModel(
         project_id=project.id,
         user_id=actor.user.id,
         name=name,
-        version=(latest or 0) + 1,
+        version=_next_version(session, project, name),
         group=group,
         description=description,
         command=command,
         parameters=parameters,
         resources=resources,
         workers=workers,
-        worker_resources=worker_resources if workers else {},
+        worker_resources=worker_resources,
         runtime_env=runtime_env,
         published=published,
         created_at=actor.now(),
     )
-    snapshot = _snapshot_dir(settings, project.name, name, template.version)
-    snapshot.mkdir(parents=True, exist_ok=True)
-    for package in _package_names(runtime_env):
-        shutil.copyfile(storage.package_dir(settings, project.name) / package, snapshot / package)
-    session.add(template)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "template.register",
-        "template",
-        f"{name}@{template.version}",
-        project=project.name,
-        detail={"published": published},
-    )
-    session.commit()
+    _snapshot_packages(settings, project.name, template)
+    _record(session, actor, project.name, template)
     return template
 
 

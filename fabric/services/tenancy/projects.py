@@ -15,7 +15,7 @@ from fabric.db.models import (
     UserModel,
 )
 from fabric.errors import Conflict, Forbidden, NotFound
-from fabric.services.tenancy import audit, users
+from fabric.services.tenancy import access_changes, audit, users
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
 
@@ -198,4 +198,5 @@ def remove_member(session: Session, actor: Actor, name: str, username: str) -> N
         raise Conflict(f"{username!r} is the last owner of {name!r}; add another owner first")
     session.delete(membership)
     audit.record(session, actor, "member.remove", "member", username, project=name)
+    access_changes.note(session)
     session.commit()

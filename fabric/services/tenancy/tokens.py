@@ -17,7 +17,7 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import TokenModel, UserModel
 from fabric.errors import InvalidSpec, NotFound, Unauthenticated
-from fabric.services.tenancy import audit
+from fabric.services.tenancy import access_changes, audit
 from fabric.services.tenancy.actor import Actor
 
 # last_used_at is written at most this often, so that reads do not each cost a write.
@@ -73,6 +73,7 @@ def revoke_job_tokens(session: Session, user_id: int, job_name: str, clock: Cloc
         )
     ):
         token.revoked_at = clock.now()
+        access_changes.note(session)
 
 
 def create_api_token(
@@ -103,6 +104,7 @@ def revoke(session: Session, actor: Actor, token_id: int) -> None:
     if token.revoked_at is None:
         token.revoked_at = actor.now()
         audit.record(session, actor, "token.revoke", "token", token.name)
+        access_changes.note(session)
         session.commit()
 
 
@@ -116,6 +118,7 @@ def revoke_secret(session: Session, actor: Actor, secret: str) -> None:
     if token is not None and token.revoked_at is None:
         token.revoked_at = actor.now()
         audit.record(session, actor, "auth.logout", "token", token.name)
+        access_changes.note(session)
         session.commit()
 
 

@@ -13,7 +13,7 @@ from fabric.clock import Clock
 from fabric.config import Settings
 from fabric.db.models import TokenModel, UserModel
 from fabric.errors import Conflict, Forbidden, InvalidSpec, NotFound, Unauthenticated
-from fabric.services.tenancy import audit
+from fabric.services.tenancy import access_changes, audit
 from fabric.services.tenancy.access import require_admin
 from fabric.services.tenancy.actor import Actor
 
@@ -135,6 +135,7 @@ def _revoke_all_tokens(session: Session, user: UserModel, clock: Clock) -> None:
         select(TokenModel).where(TokenModel.user_id == user.id, TokenModel.revoked_at.is_(None))
     ):
         token.revoked_at = clock.now()
+        access_changes.note(session)
 
 
 def ensure_admin(session: Session, settings: Settings, clock: Clock) -> str | None:

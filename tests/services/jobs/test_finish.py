@@ -11,6 +11,7 @@ from fabric.db.engine import make_engine, make_sessionmaker
 from fabric.db.models import AuditEventModel, JobModel, ProjectModel, UserModel
 from fabric.services.jobs import jobs
 from fabric.services.tenancy.actor import Actor
+from fabric.states import JobStatus
 
 
 def test_the_first_finish_wins(tmp_path: Path) -> None:
@@ -29,17 +30,17 @@ def test_the_first_finish_wins(tmp_path: Path) -> None:
             entrypoint="true",
             runtime_env={},
             resources={"cpu": 1},
-            status=jobs.RUNNING,
+            status=JobStatus.RUNNING,
             created_at=clock.now(),
         )
         session.add(job)
         session.commit()
         actor = Actor(user, "test", clock)
 
-        jobs.finish(session, actor, job, jobs.STOPPED, "stopped by ann")
-        jobs.finish(session, actor, job, jobs.STOPPED, "Job was intentionally stopped.")
+        jobs.finish(session, actor, job, JobStatus.STOPPED, "stopped by ann")
+        jobs.finish(session, actor, job, JobStatus.STOPPED, "Job was intentionally stopped.")
 
-        assert (job.status, job.message) == (jobs.STOPPED, "stopped by ann")
+        assert (job.status, job.message) == (JobStatus.STOPPED, "stopped by ann")
         ends = session.scalars(select(AuditEventModel).where(AuditEventModel.action == "job.end"))
         assert len(list(ends)) == 1
     engine.dispose()

@@ -11,6 +11,7 @@ from fabric.db.models import TokenModel
 from fabric.errors import QuotaExceeded
 from fabric.services.jobs import jobs
 from fabric.services.jobs import sync as job_sync
+from fabric.states import JobStatus
 from tests.services.world import ServerDied, World
 
 FAILS = "python -c \"raise SystemExit('broken on purpose')\""
@@ -23,7 +24,7 @@ def test_a_project_queue_is_first_in_first_out(world: World) -> None:
     big = world.submit(vision, "python -c pass", 0.2)
     small = world.submit(vision, "python -c pass", 0.1)
     other = world.submit(speech, "python -c pass", 0.1)
-    assert (big.status, small.status) == (jobs.QUEUED, jobs.QUEUED), "small fits, but waits"
+    assert big.status == small.status == JobStatus.QUEUED, "small fits, but waits"
     with pytest.raises(QuotaExceeded, match=r"0\.3 requested exceeds it") as never:
         world.submit(vision, "python -c pass", 0.3)
     assert not never.value.may_fit_later, "one that can never fit is refused, queue or not"
@@ -31,14 +32,14 @@ def test_a_project_queue_is_first_in_first_out(world: World) -> None:
     reconciler = world.reconciler()
 
     assert reconciler.reconcile_once()
-    assert world.job(small.id).status == jobs.QUEUED, "small does not overtake big"
-    assert world.job(big.id).status == jobs.QUEUED
-    assert world.job(other.id).status == jobs.PENDING, "another project's queue is its own"
+    assert world.job(small.id).status == JobStatus.QUEUED, "small does not overtake big"
+    assert world.job(big.id).status == JobStatus.QUEUED
+    assert world.job(other.id).status == JobStatus.PENDING, "another project's queue is its own"
 
     world.release(vision, held)
     assert reconciler.reconcile_once()
-    assert world.job(big.id).status == jobs.PENDING
-    assert world.job(small.id).status == jobs.QUEUED
+    assert world.job(big.id).status == JobStatus.PENDING
+    assert world.job(small.id).status == JobStatus.QUEUED
 
 
 def test_a_failed_attempt_waits_its_backoff_then_runs_again(world: World) -> None:
@@ -47,7 +48,7 @@ def test_a_failed_attempt_waits_its_backoff_then_runs_again(world: World) -> Non
     reconciler = world.reconciler(job_retry_backoff_seconds=30)
 
     waiting = world.run_until(reconciler, job.id, lambda j: j.retry_at is not None)
-    assert (waiting.status, waiting.attempt, waiting.submission_id) == (jobs.PENDING, 1, None)
+    assert (waiting.status, waiting.attempt, waiting.submission_id) == (JobStatus.PENDING, 1, None)
     assert waiting.message.startswith("retrying at ")
     assert "(in 30 s): attempt 1 failed" in waiting.message
     assert waiting.retry_at is not None
@@ -62,7 +63,7 @@ def test_a_failed_attempt_waits_its_backoff_then_runs_again(world: World) -> Non
     assert (again.attempt, again.retry_at, again.message) == (2, None, "")
     assert again.submission_id is not None
     failed = world.run_to_end(reconciler, job.id)
-    assert (failed.status, failed.attempt) == (jobs.FAILED, 2)
+    assert (failed.status, failed.attempt) == (JobStatus.FAILED, 2)
     assert world.allocation(failed.allocation_id or 0).state == "released"
     assert len(world.backend.submitted) == 2
 
@@ -77,7 +78,7 @@ def test_a_job_stopped_while_it_waits_to_retry_never_runs_again(world: World) ->
     world.clock.advance(60)
     assert reconciler.reconcile_once()
     stopped = world.job(job.id)
-    assert (stopped.status, stopped.attempt) == (jobs.STOPPED, 1)
+    assert (stopped.status, stopped.attempt) == (JobStatus.STOPPED, 1)
     assert world.allocation(stopped.allocation_id or 0).state == "released"
     assert len(world.backend.submitted) == 1
 
@@ -97,7 +98,7 @@ def test_an_admitted_job_whose_server_died_is_submitted_once(world: World) -> No
     reconciler = world.reconciler()
     assert reconciler.reconcile_once()
     stuck = world.job(job_id)
-    assert (stuck.status, stuck.submission_id) == (jobs.PENDING, None), "its request may live"
+    assert (stuck.status, stuck.submission_id) == (JobStatus.PENDING, None), "its request may live"
 
     world.clock.advance(world.settings.job_submit_grace_seconds)
     # A second pass (as if a lease had lapsed) while the first one is submitting the job.
@@ -108,14 +109,14 @@ def test_an_admitted_job_whose_server_died_is_submitted_once(world: World) -> No
     assert submitted.submission_id is not None and submitted.attempt == 1
     assert world.backend.submitted == [submitted.submission_id]
     done = world.run_to_end(reconciler, job_id)
-    assert done.status == jobs.SUCCEEDED
+    assert done.status == JobStatus.SUCCEEDED
 
 
 def test_a_job_waits_admitted_while_its_cluster_starts_then_runs_once(world: World) -> None:
     owner = world.project(cpu=1)
     world.backend.starting_for_submits = 2
     job = world.submit(owner, "python -c pass", 0.1)
-    assert (job.status, job.submission_id) == (jobs.PENDING, None)
+    assert (job.status, job.submission_id) == (JobStatus.PENDING, None)
     assert job.message.endswith("is starting: no head pod yet")
     assert world.allocation(job.allocation_id or 0).state == "active", "its resources are held"
     reconciler = world.reconciler()
@@ -125,7 +126,7 @@ def test_a_job_waits_admitted_while_its_cluster_starts_then_runs_once(world: Wor
     world.clock.advance(world.settings.cluster_poll_seconds)
     assert reconciler.reconcile_once()
     still = world.job(job.id)
-    assert (still.status, still.submission_id, still.attempt) == (jobs.PENDING, None, 0)
+    assert (still.status, still.submission_id, still.attempt) == (JobStatus.PENDING, None, 0)
     assert still.retry_at is not None, "it keeps its place for the next ask"
 
     world.clock.advance(world.settings.cluster_poll_seconds)
@@ -140,7 +141,7 @@ def test_a_job_waits_admitted_while_its_cluster_starts_then_runs_once(world: Wor
             )
         ).all()
     assert len(live) == 1, "each ask's token is revoked when the ask is refused"
-    assert world.run_to_end(reconciler, job.id).status == jobs.SUCCEEDED
+    assert world.run_to_end(reconciler, job.id).status == JobStatus.SUCCEEDED
 
 
 def _another_pass(world: World) -> None:

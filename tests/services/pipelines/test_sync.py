@@ -17,9 +17,9 @@ from fastapi.responses import JSONResponse
 
 from fabric.background.reconciler import Reconciler
 from fabric.db.models import PipelineRunModel
-from fabric.services.jobs import jobs
 from fabric.services.pipelines import alerts as pipeline_alerts
 from fabric.services.pipelines import pipelines
+from fabric.states import JobStatus
 from tests.server import serving
 from tests.services.world import Owner, ServerDied, World
 
@@ -157,7 +157,7 @@ def test_cancel_stops_the_running_job_and_ends_every_task(world: World) -> None:
     )
     reconciler = world.reconciler()
     run_id = trigger(world, owner, name)
-    run_until_job(world, reconciler, run_id, "wait", {jobs.RUNNING})
+    run_until_job(world, reconciler, run_id, "wait", {JobStatus.RUNNING})
 
     with world.sessions() as session:
         asked = pipelines.cancel(session, owner.actor, owner.project, name, run_id)
@@ -167,7 +167,7 @@ def test_cancel_stops_the_running_job_and_ends_every_task(world: World) -> None:
     tasks = {task.task: task for task in run.tasks}
     assert run.message == f"cancelled by {owner.actor.name}"
     assert [tasks["wait"].status, tasks["next"].status] == ["CANCELLED", "CANCELLED"]
-    assert world.job(tasks["wait"].job_id or 0).status == jobs.STOPPED
+    assert world.job(tasks["wait"].job_id or 0).status == JobStatus.STOPPED
     assert tasks["next"].job_id is None
 
 
@@ -237,7 +237,7 @@ def test_a_server_killed_mid_run_leaves_no_task_run_twice(world: World) -> None:
     )
     run_id = trigger(world, owner, name)
     dying = world.reconciler()
-    run_until_job(world, dying, run_id, "first", {jobs.PENDING, jobs.RUNNING})
+    run_until_job(world, dying, run_id, "first", {JobStatus.PENDING, JobStatus.RUNNING})
     # The server dies in the middle of handing `second` to Ray, after its job was recorded.
     world.backend.die_in_next_submit = True
     deadline = time.monotonic() + 120
@@ -249,7 +249,13 @@ def test_a_server_killed_mid_run_leaves_no_task_run_twice(world: World) -> None:
         pass
     assert world.backend.die_in_next_submit is False, "it died in a submit"
 
-    world.clock.advance(world.settings.reconciler_lease.total_seconds() + 60)
+    # The dead server's lease runs out, and so does the claim it held on `second`'s job (the
+    # grace after which a job admitted but not handed to Ray is handed again).
+    lease, grace = (
+        world.settings.reconciler_lease.total_seconds(),
+        world.settings.job_submit_grace_seconds,
+    )
+    world.clock.advance(max(lease, grace) + 60)
     run = run_until(world, world.reconciler(), run_id, {"SUCCEEDED", "FAILED"})
 
     assert run.status == "SUCCEEDED", [(t.task, t.status, t.message) for t in run.tasks]
@@ -346,7 +352,7 @@ def test_expired_runs_lose_their_records_and_their_jobs_folders(world: World) ->
     kept = runs_of(world, owner, name)
     assert [run.number for run in kept] == [3, 2]
     assert not (folder / f"job-{first_job}").exists()
-    assert world.job(first_job).status == jobs.SUCCEEDED, "the job's own record stays"
+    assert world.job(first_job).status == JobStatus.SUCCEEDED, "the job's own record stays"
 
 
 def test_a_run_past_its_timeout_stops_its_jobs_and_owes_a_timeout_alert(world: World) -> None:
@@ -360,7 +366,7 @@ def test_a_run_past_its_timeout_stops_its_jobs_and_owes_a_timeout_alert(world: W
     )
     reconciler = world.reconciler()
     run_id = trigger(world, owner, name)
-    run_until_job(world, reconciler, run_id, "slow", {jobs.RUNNING})
+    run_until_job(world, reconciler, run_id, "slow", {JobStatus.RUNNING})
     world.clock.advance(31)
     run = run_until(world, reconciler, run_id, {"FAILED"})
 
@@ -368,7 +374,7 @@ def test_a_run_past_its_timeout_stops_its_jobs_and_owes_a_timeout_alert(world: W
     assert run.message == "timed out after 30 s"
     assert [tasks["slow"].status, tasks["next"].status] == ["CANCELLED", "CANCELLED"]
     assert tasks["slow"].message == "its run timed out"
-    assert world.job(tasks["slow"].job_id or 0).status == jobs.STOPPED
+    assert world.job(tasks["slow"].job_id or 0).status == JobStatus.STOPPED
     assert (run.alert_event, run.alert_status) == ("timeout", "pending")
 
 
@@ -384,6 +390,6 @@ def test_ready_tasks_start_in_pipeline_priority_order(world: World) -> None:
     low_job = task_jobs(world, read(world, low_run))["work"]
     high_job = task_jobs(world, read(world, high_run))["work"]
     assert high_job < low_job, "the higher priority's task went first, though triggered later"
-    assert world.job(low_job).status == jobs.QUEUED
+    assert world.job(low_job).status == JobStatus.QUEUED
     run_until(world, reconciler, low_run, {"SUCCEEDED"})
     assert read(world, high_run).status == "SUCCEEDED"
