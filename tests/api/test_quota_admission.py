@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 
+from fabric.clock import FrozenClock
+from fabric.quota.engine import Period, period_start
 from tests.factories import Project, create_project, unique
 from tests.server import Server
 from tests.stacks import WITHOUT_RAY
@@ -17,6 +20,15 @@ pytestmark = WITHOUT_RAY
 def _set_quota(server: Server, project: str, **quota: object) -> None:
     with server.admin() as admin:
         admin.put(f"/api/v1/projects/{project}/quotas", json=quota).raise_for_status()
+
+
+def _within_one_period(clock: FrozenClock, period: Period, seconds: float) -> None:
+    """Move the clock past the period's next boundary when the test's span would cross it:
+    the clock follows real time, and a run near midnight UTC would meter half the span."""
+    now = clock.now()
+    later = period_start(period, now + timedelta(seconds=seconds))
+    if later != period_start(period, now):
+        clock.advance((later - now).total_seconds() + 1)
 
 
 def _admit(client: httpx.Client, project: str, **body: object) -> httpx.Response:
@@ -60,7 +72,8 @@ def test_concurrent_admissions_never_over_admit(server: Server) -> None:
     ]
 
 
-def test_released_capacity_admits_again_and_is_metered(server: Server, clock) -> None:
+def test_released_capacity_admits_again_and_is_metered(server: Server, clock: FrozenClock) -> None:
+    _within_one_period(clock, Period.DAY, 600)
     project = create_project(server)
     _set_quota(server, project.name, resource="gpu", kind="concurrent", limit=2)
     _set_quota(server, project.name, resource="gpu", kind="total", limit=3600, period="day")
@@ -101,7 +114,8 @@ def test_concurrent_releases_meter_an_allocation_once(server: Server) -> None:
     assert len(events) == 1
 
 
-def test_total_quota_refuses_once_spent(server: Server, clock) -> None:
+def test_total_quota_refuses_once_spent(server: Server, clock: FrozenClock) -> None:
+    _within_one_period(clock, Period.WEEK, 101)
     project = create_project(server)
     _set_quota(server, project.name, resource="cpu", kind="total", limit=100, period="week")
     with server.client(project.member.token) as client:
