@@ -43,7 +43,7 @@ def _resumed_iteration() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--iterations", type=int, default=10, help="results to report")
     parser.add_argument("--seconds", type=float, default=0.0, help="each iteration's work")
     args = parser.parse_args()

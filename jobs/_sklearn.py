@@ -81,7 +81,7 @@ def _fit_supervised(
     model = build(params)
     model.fit(train[features], train[params.target])
     scores = _tabular.scores(params.task, valid[params.target], model.predict(valid[features]))
-    runtime.report_metrics(**scores)
+    runtime.report_metrics(step=None, **scores)
     return {
         "model_uri": _save(model),
         "framework": "sklearn",
@@ -107,7 +107,7 @@ def _fit_clusters(
     # Silhouette needs two clusters or more among the validation rows, and fewer than rows.
     if 1 < len(set(labels)) < len(valid):
         scores["silhouette"] = float(silhouette_score(valid[features], labels))
-    runtime.report_metrics(**scores)
+    runtime.report_metrics(step=None, **scores)
     sizes = np.bincount(model.labels_, minlength=model.n_clusters)
     return {
         "model_uri": _save(model),

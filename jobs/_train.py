@@ -178,7 +178,9 @@ def shard(split: str) -> pd.DataFrame:
     from ray.data import DataContext
 
     DataContext.get_current().enable_progress_bars = False
-    return ray.train.get_dataset_shard(split).materialize().to_pandas()
+    dataset = ray.train.get_dataset_shard(split)
+    assert dataset is not None, f"the trainer was given no {split!r} dataset"
+    return dataset.materialize().to_pandas()
 
 
 def latest_checkpoint(path: str | Path) -> Path | None:

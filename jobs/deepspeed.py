@@ -12,7 +12,7 @@ The network and its data (`jobs/_network.py`) are shared with `tensorflow` and `
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -81,7 +81,10 @@ def train_loop(config: dict[str, Any]) -> None:
         world = torch.distributed.get_world_size()
         ray.train.report({"epoch": epoch, "loss": float(mean) / world, "workers": world})
     if rank == 0:
-        _network.save_torchscript(config, engine.module.state_dict(), config["model_path"])
+        # The model given to initialize: DeepSpeed sets it in the instance's __dict__, so its
+        # type reads as nn.Module.__getattr__'s (Tensor | Module).
+        module = cast(torch.nn.Module, engine.module)
+        _network.save_torchscript(config, module.state_dict(), config["model_path"])
 
 
 def run(params: Params) -> dict[str, Any]:

@@ -99,7 +99,8 @@ def _transformer(params: Params) -> Any:
             n_features=params.hash_features,
             preprocessor=str,
             token_pattern=r"(?s).+",
-            norm=None,
+            # scikit-learn has no type hints: pyright takes the default's type ("l2") for it.
+            norm=None,  # pyright: ignore[reportArgumentType]
             alternate_sign=False,
             binary=True,
         )

@@ -296,6 +296,8 @@ def run(params: Params) -> dict[str, Any]:
             + (f"; the first error: {errors[0]}" if errors else "")
         )
     best = results.get_best_result(params.metric, params.mode, scope="last")
+    # A trial that reported the metric (checked above) has its metrics and its config.
+    assert best.metrics is not None and best.config is not None
     best_score = float(best.metrics[params.metric])
     print(f"hpo: best {params.metric}={best_score} with {best.config}", flush=True)
     return {

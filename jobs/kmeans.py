@@ -22,7 +22,8 @@ def build(params: Params) -> Any:
 
     return KMeans(
         n_clusters=params.n_clusters,
-        n_init=params.n_init,
+        # scikit-learn has no type hints: pyright takes the default's type ("auto") for it.
+        n_init=params.n_init,  # pyright: ignore[reportArgumentType]
         max_iter=params.max_iter,
         random_state=params.seed,
     )

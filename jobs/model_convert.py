@@ -82,7 +82,9 @@ def _torch(model: model_files.Model, columns: int, opset: int | None) -> Any:
         torch.onnx.export(
             model.native,
             (torch.zeros(1, columns),),
-            buffer,
+            # Typed as a path, but the TorchScript exporter (dynamo=False) writes to a file
+            # object as well.
+            buffer,  # pyright: ignore[reportArgumentType]
             input_names=["input"],
             output_names=["output"],
             dynamic_axes={"input": {0: "rows"}, "output": {0: "rows"}},

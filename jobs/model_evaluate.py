@@ -117,7 +117,7 @@ def run(params: Params) -> dict[str, Any]:
         outputs["tables"] = {"confusion_matrix": str(path)}
     else:
         metrics = _regression(truth, predicted)
-    runtime.report_metrics(**metrics)
+    runtime.report_metrics(step=None, **metrics)
     return {**outputs, "metrics": metrics}
 
 

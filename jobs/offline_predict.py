@@ -98,19 +98,23 @@ def run(params: Params) -> dict[str, Any]:
         raise SystemExit(f"{NAME}: {exc}") from None
     features = params.features or source.outputs.get("features")
     granted = runtime.workers()
+    each: dict[str, float]
     if granted.count:
         actors, each = granted.count, granted.ray_resources()
         where = "a GPU" if granted.use_gpu else "the CPU (no GPU granted)"
         print(f"{NAME}: {actors} actors, each {dict(granted.resources)}, on {where}", flush=True)
     else:
         # No workers granted: one actor within the driver's own share.
-        actors, each = 1, {"CPU": 0}
+        actors = 1
+        each = {"CPU": 0}
         print(f"{NAME}: no workers granted; predicting in one actor on the CPU", flush=True)
     _ray.connect()
     # Reading and writing take a worker's CPU share too, not Ray Data's default of one CPU.
     io = {"num_cpus": each.get("CPU", 0)}
     dataset = ray.data.read_parquet(params.dataset, ray_remote_args=io)
-    _check_columns(params, features, list(dataset.schema().names))
+    schema = dataset.schema()
+    assert schema is not None, "a Parquet dataset has a schema"
+    _check_columns(params, features, list(schema.names))
     target = runtime.run_dir() / PREDICTIONS
     dataset.map_batches(
         Predictor,

@@ -75,6 +75,10 @@ def build_mlp(inputs: int, hidden: list[int], outputs: int, mean: Any, std: Any)
     class MLP(nn.Module):
         def __init__(self) -> None:
             super().__init__()
+            # Buffers, read through nn.Module's __getattr__: declared here for the type
+            # checker (not in the class body, where TorchScript would read the annotations).
+            self.mean: torch.Tensor
+            self.std: torch.Tensor
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
             self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
             layers: list[nn.Module] = []

@@ -60,12 +60,20 @@ def train_loop(config: dict[str, Any]) -> None:
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     frame = _train.shard("train")
     x = frame[config["features"]].to_numpy(dtype=np.float32)
+    # Keras has no type hints: pyright takes the default's type (a str) for `reduction`.
     if config["classes"]:
         y = _train.label_index(frame[config["target"]], config["classes"]).to_numpy(np.int64)
-        per_row = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+        crossentropy = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True,
+            reduction=None,  # pyright: ignore[reportArgumentType]
+        )
+
+        def per_row(truth: Any, predicted: Any) -> Any:
+            return crossentropy(truth, predicted)
+
     else:
         y = frame[config["target"]].to_numpy(dtype=np.float32).reshape(-1, 1)
-        squared = keras.losses.MeanSquaredError(reduction=None)
+        squared = keras.losses.MeanSquaredError(reduction=None)  # pyright: ignore[reportArgumentType]
         # In units of the target's variance, so the loss reads the same at any scale.
         variance = config["target_scale"] ** 2
 

@@ -16,7 +16,12 @@ from jobs import _media
 
 NAME = "video-frames"
 # What each image format is encoded with, from which pixel format (PyAV's built-in FFmpeg).
-ENCODERS = {"jpeg": ("mjpeg", "yuvj420p", ".jpg"), "png": ("png", "rgb24", ".png")}
+# Each format's (codec, pixel format, suffix); the codecs' names typed so that PyAV's stubs
+# know the context they create is a video one.
+ENCODERS: dict[str, tuple[Literal["mjpeg", "png"], str, str]] = {
+    "jpeg": ("mjpeg", "yuvj420p", ".jpg"),
+    "png": ("png", "rgb24", ".png"),
+}
 MANIFEST_COLUMNS = ["video", "frame", "timestamp", "source_frame", "path"]
 PREVIEW_IMAGES = 8
 

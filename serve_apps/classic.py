@@ -60,7 +60,8 @@ def plain(predictions: Any) -> list[Any]:
     return [value.tolist() if hasattr(value, "tolist") else value for value in values]
 
 
-@serve.deployment
+# Called: Ray types only the called form, so the class then reads as a Deployment (.options).
+@serve.deployment()
 class ModelServer:
     """One model version's replica: `predict(rows)` gives one prediction per row."""
 
@@ -82,8 +83,10 @@ class ModelServer:
         if self.batching:
             size = user_config.get("max_batch_size", DEFAULT_MAX_BATCH_SIZE)
             wait = user_config.get("batch_wait_timeout_s", DEFAULT_BATCH_WAIT_TIMEOUT_S)
-            self._batched.set_max_batch_size(int(size))
-            self._batched.set_batch_wait_timeout_s(float(wait))
+            # serve.batch is typed to return a plain callable; the wrapper it returns has these
+            # setters (Serve's documented way to change them).
+            self._batched.set_max_batch_size(int(size))  # pyright: ignore[reportAttributeAccessIssue]
+            self._batched.set_batch_wait_timeout_s(float(wait))  # pyright: ignore[reportAttributeAccessIssue]
 
     def check_health(self) -> None:
         if getattr(self, "model", None) is None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fabric.clock import Clock
+from fabric.db.dml import rows_changed
 from fabric.db.models import LeaseModel
 
 
@@ -46,16 +47,17 @@ def acquire(
     session.commit()
     now = clock.now()
     expires_at = now + duration
-    renewed = session.execute(
+    renewed = rows_changed(
+        session,
         update(LeaseModel)
         .where(
             LeaseModel.name == name,
             or_(LeaseModel.holder == holder.id, LeaseModel.expires_at <= now),
         )
         .values(holder=holder.id, holder_name=holder.name, expires_at=expires_at)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if renewed.rowcount == 1:
+    if renewed == 1:
         session.commit()
         return expires_at
     if session.scalar(select(LeaseModel.name).where(LeaseModel.name == name)) is not None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from fabric.api.deps import ActorDep, SessionDep
 from fabric.api.schemas.quotas import AllocationCreate, AllocationPublic, QuotaPublic, QuotaSet
 from fabric.db.models import AllocationModel
-from fabric.quota.engine import Kind
+from fabric.quota.engine import Kind, Period
 from fabric.services.quotas import admission as allocations
 from fabric.services.quotas import limits
 
@@ -21,7 +21,7 @@ def show_quotas(project: str, session: SessionDep, actor: ActorDep) -> list[Quot
             resource=s.quota.resource,
             kind=Kind(s.quota.kind),
             limit=s.quota.limit,
-            period=s.quota.period,
+            period=Period(s.quota.period) if s.quota.period else None,
             user=s.quota.user.username if s.quota.user else None,
             used=s.used,
         )

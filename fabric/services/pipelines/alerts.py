@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from fabric.clock import Clock
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import PipelineRunModel
 from fabric.services.pipelines import pipelines
 from fabric.states import AlertStatus, PipelineRunStatus
@@ -76,17 +77,18 @@ def deliver_due(session: Session, settings: Settings, clock: Clock, http: httpx.
         .limit(BATCH)
     ).all()
     for run in due:
-        claimed = session.execute(
+        claimed = rows_changed(
+            session,
             update(PipelineRunModel)
             .where(
                 PipelineRunModel.id == run.id,
                 PipelineRunModel.alert_status == AlertStatus.PENDING,
                 PipelineRunModel.alert_at == run.alert_at,
             )
-            .values(alert_at=now + CLAIM)
+            .values(alert_at=now + CLAIM),
         )
         session.commit()
-        if claimed.rowcount:
+        if claimed:
             session.refresh(run)
             _deliver(session, settings, clock.now(), http, run)
     return len(due)

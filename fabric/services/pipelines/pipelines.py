@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import PipelineModel, PipelineRunModel, PipelineTaskRunModel
 from fabric.errors import Conflict, InvalidSpec, NotFound
 from fabric.runtime import messages
@@ -394,15 +395,16 @@ def cancel(
     """Ask for the run to end: the scheduler's next pass stops its jobs and ends its tasks.
     Its user or a project owner may."""
     run = _own_run(session, actor, project_name, name, run_id)
-    changed = session.execute(
+    changed = rows_changed(
+        session,
         update(PipelineRunModel)
         .where(
             PipelineRunModel.id == run.id,
             PipelineRunModel.status.in_((PipelineRunStatus.QUEUED, PipelineRunStatus.RUNNING)),
         )
-        .values(status=PipelineRunStatus.CANCELLING, message=f"cancelled by {actor.name}")
+        .values(status=PipelineRunStatus.CANCELLING, message=f"cancelled by {actor.name}"),
     )
-    if changed.rowcount:
+    if changed:
         audit.record(
             session,
             actor,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from fabric.auth.passwords import verify_password
 from fabric.clock import Clock
@@ -16,7 +16,9 @@ from fabric.services.tenancy import audit, tokens
 from fabric.services.tenancy.actor import Actor
 
 
-def _failures(session: Session, column: object, value: str, since: object) -> int:
+def _failures(
+    session: Session, column: InstrumentedAttribute[str], value: str, since: datetime
+) -> int:
     stmt = (
         select(func.count())
         .select_from(LoginAttemptModel)

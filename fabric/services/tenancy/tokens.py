@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from fabric.auth import secrets
 from fabric.clock import Clock
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import TokenModel, UserModel
 from fabric.errors import InvalidSpec, NotFound, Unauthenticated
 from fabric.services.tenancy import access_changes, audit
@@ -136,12 +137,13 @@ def redeem_ticket(
 ) -> Issued:
     """Spend a ticket for a browser session bound to the same scope."""
     user = resolve(session, secret, clock, kinds=frozenset({"ticket"}), scope=scope)
-    spent = session.execute(
+    spent = rows_changed(
+        session,
         update(TokenModel)
         .where(TokenModel.token_hash == secrets.digest(secret), TokenModel.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+        .values(revoked_at=clock.now()),
     )
-    if spent.rowcount != 1:
+    if spent != 1:
         session.rollback()
         raise Unauthenticated("this link was used already; open the dashboard again")
     lifetime = timedelta(seconds=settings.session_ttl_seconds)
