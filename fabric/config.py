@@ -20,6 +20,19 @@ class Settings(BaseSettings):
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # The server's log, FABRIC_HOME/logs/server.log, is rotated once it reaches this size,
+    # with this many old files kept (server.log.1, ...); Python's rotation needs at least one.
+    log_max_mib: int = Field(default=10, gt=0)
+    log_backups: int = Field(default=5, ge=1)
+    # A line per HTTP request (uvicorn's access log). Off by default: the audit trail records
+    # every change and who made it, endpoint calls are counted by their metrics, and at an
+    # endpoint's rate of calls these lines would be most of the log.
+    access_log: bool = False
+    # The Python of the LLM environment (vLLM, transformers, peft), which vLLM's pins keep
+    # apart from the server's: templates declared to run there (`Template.environment`) get it
+    # as their Ray Job's `runtime_env.py_executable`. Unset: `.venv-llm/bin/python` of this
+    # checkout, which `make install` builds, where it exists (`llm_executable`).
+    llm_python: Path | None = None
 
     admin_user: str = "admin"
     admin_password: SecretStr | None = None
@@ -116,6 +129,16 @@ class Settings(BaseSettings):
                 ) from exc
         return value
 
+    @field_validator("llm_python")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(
+                f"FABRIC_LLM_PYTHON: {value} is not an absolute path; Ray starts it on the "
+                "cluster's nodes, wherever a job runs"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.api_token_default_days > self.api_token_max_days:
@@ -197,6 +220,21 @@ class Settings(BaseSettings):
     @property
     def ray_dir(self) -> Path:
         return self.ray_folder or self.home / "ray"
+
+    @property
+    def server_log(self) -> Path:
+        """The server's own log (rotated); `server.out` beside it holds what escapes logging."""
+        return self.log_dir / "server.log"
+
+    @property
+    def llm_executable(self) -> Path | None:
+        """The LLM environment's Python: the setting's, else the checkout's `.venv-llm` where
+        it was built, else None (not installed). Not resolved: a venv's `bin/python` is a link
+        to the base interpreter, and only the link's path makes Python use the venv."""
+        if self.llm_python is not None:
+            return self.llm_python
+        built = Path(__file__).resolve().parent.parent / ".venv-llm" / "bin" / "python"
+        return built if built.exists() else None
 
     @property
     def server_pid_file(self) -> Path:

@@ -20,10 +20,15 @@ class DaemonFailed(Exception):
 
 
 class Daemon:
-    def __init__(self, name: str, pid_file: Path, log_file: Path) -> None:
+    def __init__(
+        self, name: str, pid_file: Path, log_file: Path, own_log: Path | None = None
+    ) -> None:
+        """`log_file` captures the process's output; `own_log` is the log it writes itself,
+        if any, shown with that output when it fails to start."""
         self.name = name
         self.pid_file = pid_file
         self.log_file = log_file
+        self.own_log = own_log
 
     def pid(self) -> int | None:
         """The process, if the pid file names one that still runs."""
@@ -84,10 +89,22 @@ class Daemon:
         return True
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        """The last lines of its output, and of its own log (each named) when it has one."""
+        if self.own_log is None:
+            return _tail(self.log_file, lines) or "(no log)"
+        parts = [
+            f"{path}:\n{text}"
+            for path in (self.log_file, self.own_log)
+            if (text := _tail(path, lines))
+        ]
+        return "\n".join(parts) or "(no log)"
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
 
 
 def _group_running(pgid: int) -> bool:

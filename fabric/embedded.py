@@ -44,8 +44,13 @@ class Embedded:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.head = LocalRayHead(settings)
+        # The server logs to its rotated server.log; server.out gets only what escapes
+        # logging (a crash before logging starts, a fatal error's traceback).
         self.server = Daemon(
-            "Fabric server", settings.server_pid_file, settings.log_dir / "server.out"
+            "Fabric server",
+            settings.server_pid_file,
+            settings.log_dir / "server.out",
+            own_log=settings.server_log,
         )
 
     @property
@@ -69,7 +74,7 @@ class Embedded:
             return Started(head_started, server=False)
         self.server.stop()
         self.server.spawn(
-            [str(Path(sys.executable).with_name("fabric")), "server"],
+            [str(Path(sys.executable).with_name("fabric")), "server", "--no-log-to-stderr"],
             env=dict(os.environ),
             ready=self._server_ready,
             timeout=SERVER_START_TIMEOUT,

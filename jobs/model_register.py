@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from fabric import runtime
-from fabric.runtime import model_files, model_store, names
+from fabric.runtime import llm_files, model_files, model_store, names
 
 NAME = model_store.REGISTER_TEMPLATE
 
@@ -33,6 +33,12 @@ class Params(BaseModel):
         description="how the model was saved; by default what its run recorded, or guessed "
         "from the file name",
     )
+    base: str | None = Field(
+        default=None,
+        description="a lora adapter's base: the registered llm version it adapts, as "
+        "MODEL@VERSION (an alias is pinned to its version); by default the `base` its run "
+        "recorded",
+    )
     description: str = Field(default="", max_length=2000, description="what this version is")
     tags: dict[str, str] = Field(
         default_factory=dict, description='labels to find it by, e.g. {"stage": "staging"}'
@@ -40,13 +46,19 @@ class Params(BaseModel):
 
 
 def run(params: Params) -> dict[str, Any]:
+    models_dir = runtime.project_dir() / "models"
     try:
         source = model_files.resolve(params.model, params.framework)
-    except model_files.ModelError as exc:
+        # A fine-tuning run records its adapter's base among its outputs.
+        base = params.base or source.outputs.get("base")
+        llm_files.check_base(source.framework, base)
+        if base is not None:
+            source.outputs["base"] = model_store.base_of(models_dir, base)
+    except (model_files.ModelError, llm_files.FolderError) as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     manifest = model_store.write_version(
         source,
-        runtime.project_dir() / "models",
+        models_dir,
         params.name,
         project=runtime.project(),
         description=params.description,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
+from kubernetes.utils import parse_quantity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Kubernetes' quantity grammar (the CRDs' own pattern): 2, 0.5, 500m, 8Gi, 1e3.
@@ -102,6 +103,16 @@ class WorkerGroup(Size):
     gpu: int = Field(default=0, ge=0, description="cards (or MIG slices) per worker pod")
     npu: int = Field(default=0, ge=0, description="Ascend NPUs per worker pod")
     idle_timeout_seconds: int | None = Field(default=None, gt=0)
+
+    def offers(self) -> dict[str, float]:
+        """What one worker pod offers Ray, in the platform's units (memory in GiB)."""
+        sizes = {
+            "cpu": float(parse_quantity(self.cpu)),
+            "memory": float(parse_quantity(self.memory)) / 2**30,
+            "gpu": float(self.gpu),
+            "npu": float(self.npu),
+        }
+        return {name: amount for name, amount in sizes.items() if amount}
 
 
 class Autoscaling(_Strict):

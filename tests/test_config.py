@@ -50,6 +50,22 @@ def test_oidc_allows_http_on_localhost_for_development() -> None:
     assert Settings(**{**OIDC, "oidc_issuer": "http://localhost:8081/realms/dev"}).oidc_enabled
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"), [("FABRIC_LOG_MAX_MIB", "0"), ("FABRIC_LOG_BACKUPS", "0")]
+)
+def test_the_log_always_rotates(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    # Python's rotating log never rotates with a size or a count of 0: it would grow forever.
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable.removeprefix("FABRIC_").lower()):
+        Settings()
+
+
+def test_the_access_log_is_off_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().access_log is False
+    monkeypatch.setenv("FABRIC_ACCESS_LOG", "true")
+    assert Settings().access_log is True
+
+
 def test_remote_user_header_needs_trusted_proxies() -> None:
     with pytest.raises(ValidationError, match="FABRIC_TRUSTED_PROXIES"):
         Settings(remote_user_header="X-Remote-User")

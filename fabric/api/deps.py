@@ -58,6 +58,9 @@ async def get_client(request: Request, settings: SettingsDep) -> str:
 ClientDep = Annotated[str, Depends(get_client)]
 
 
+NO_TOKEN = "authentication required: send 'Authorization: Bearer TOKEN'"
+
+
 def authenticate(
     session: Session,
     settings: Settings,
@@ -76,7 +79,7 @@ def authenticate(
     else:
         scheme, _, secret = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise Unauthenticated("authentication required: send 'Authorization: Bearer TOKEN'")
+            raise Unauthenticated(NO_TOKEN)
         user = tokens.resolve(session, secret.strip(), clock)
     # End the read transaction: the connection goes back to the pool while this request
     # waits for a worker thread to run its route.

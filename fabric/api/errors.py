@@ -6,15 +6,20 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fabric.backends.base import BackendUnavailable
-from fabric.errors import FabricError, QuotaExceeded, RateLimited
+from fabric.errors import FabricError, QuotaExceeded, RateLimited, Unauthenticated
 from fabric.runtime import messages
 
 log = logging.getLogger("fabric.api")
+
+
+class PlainUnauthenticated(Unauthenticated):
+    """A 401 answered in plain text, as Ray's own head answers it: Ray's tools print the body
+    as it came, and JSON would escape the quotes of the header the message says to pass."""
 
 
 def _field(loc: messages.Location) -> str:
@@ -33,6 +38,12 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(PlainUnauthenticated)
+    async def plain_unauthenticated(_: Request, exc: PlainUnauthenticated) -> PlainTextResponse:
+        return PlainTextResponse(
+            exc.message, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+        )
 
     @app.exception_handler(BackendUnavailable)
     async def backend_unavailable(_: Request, exc: BackendUnavailable) -> JSONResponse:

@@ -54,6 +54,9 @@ class JobSpec:
     # The project's pool the job asked for; a backend with pools runs its driver there.
     pool: str | None = None
     runner: Runner = Runner.RAY_JOB
+    # The folder the entrypoint starts in, when no working_dir brings the job's code (Ray
+    # would start it in the head's own folder, wherever the platform was started).
+    cwd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,13 @@ class ComputeBackend(Protocol):
 
     def cluster(self, project: str) -> ClusterInfo:
         """The project's cluster as it is now; BackendUnavailable when it does not answer."""
+        ...
+
+    def node_sizes(self, project: str, pool: str | None) -> list[dict[str, float]]:
+        """What each kind of node a job for `pool` may run on offers (its driver, or one of
+        its workers: Ray never splits one across nodes), in Fabric's units: the nodes the
+        cluster has or can scale to. Empty when it cannot tell; BackendUnavailable when the
+        cluster does not answer."""
         ...
 
     def ensure_package(self, project: str, uri: str, path: Path) -> None:

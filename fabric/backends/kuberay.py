@@ -231,7 +231,8 @@ class KubeRayBackend:
         }
         if environment.URL in env:
             env[environment.URL] = self.site.server_url
-        return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env})
+        cwd = self._on_pods(spec.cwd) if spec.cwd else None
+        return replace(spec, runtime_env={**spec.runtime_env, "env_vars": env}, cwd=cwd)
 
     def _on_pods(self, path: str) -> str:
         """A path of the server's storage as the pods mount it; any other value as it is."""
@@ -252,6 +253,11 @@ class KubeRayBackend:
             dashboard_url=api.base_url,
             resources=fabric_resources(node["resources_total"] for node in alive),
         )
+
+    def node_sizes(self, project: str, pool: str | None) -> list[dict[str, float]]:
+        # The head runs no work (num-cpus 0); a job without a pool may land on any group.
+        groups = self.config.worker_groups if pool is None else self.config.groups_of(pool)
+        return [group.offers() for group in groups]
 
     def ensure_package(self, project: str, uri: str, path: Path) -> None:
         self._api(project).ensure_package(uri, path)

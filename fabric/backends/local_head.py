@@ -14,17 +14,26 @@ import contextlib
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import httpx
 
-from fabric.backends.base import BackendUnavailable
+from fabric.backends.base import BackendError, BackendRefused, BackendUnavailable
+from fabric.backends.ray_jobs import RayJobsApi
 from fabric.config import Settings
 from fabric.daemon import Daemon, DaemonFailed
 
 # Ray puts Unix sockets at TEMP/session_<date>_<pid>/sockets/plasma_store: about 63 characters
 # beyond its temp dir, within the 107 a socket path may have.
 MAX_SESSION_FOLDER = 40
+# `stop`: the head's work gets this long to end through Ray's APIs (Ray stops a job with
+# SIGTERM and kills it 3 s later), then the head this long to exit after its SIGTERM.
+QUIET_SECONDS = 6.0
+STOP_SECONDS = 10.0
+# On SIGTERM Ray drains a node (waits for its work to move elsewhere) for this long, 30 s by
+# default. A lone head has nowhere to move work to, and `stop` has ended it first.
+DRAIN_VARIABLE = "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"
 
 
 class LocalRayHead:
@@ -135,7 +144,12 @@ class LocalRayHead:
         try:
             self.daemon.spawn(
                 self._command(),
-                env={**os.environ, **self.environment(), "PATH": _path_with_this_python()},
+                env={
+                    DRAIN_VARIABLE: "0",
+                    **os.environ,
+                    **self.environment(),
+                    "PATH": _path_with_this_python(),
+                },
                 ready=self._node_registered,
                 timeout=self.settings.ray_start_timeout_seconds,
             )
@@ -146,17 +160,34 @@ class LocalRayHead:
     def stop(self) -> bool:
         """Stop the head and every process it started; False when nothing ran.
 
-        Serve goes first: once it has run, the head ignores SIGTERM until its applications
-        are gone, and would only end at the daemon's SIGKILL half a minute later.
+        Its work ends first, through Ray's own APIs (`_quiet`): a head with a job, the warm
+        runner or a Serve application left ignores SIGTERM while it drains, and would only end
+        at the daemon's SIGKILL. A quiet head stops in seconds, and the wait for it is bounded.
         """
         if self.pid() is not None:
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.delete(
-                    f"{self.dashboard_url}/api/serve/applications/",
-                    headers=self.auth_headers(),
-                    timeout=30,
-                )
-        return self.daemon.stop()
+            self._quiet(QUIET_SECONDS)
+        return self.daemon.stop(timeout=STOP_SECONDS)
+
+    def _quiet(self, timeout: float) -> None:
+        """Stop every job still running (the warm runner is one: its tasks end with it) and
+        delete Serve's applications, then wait up to `timeout` for the jobs to end."""
+        deadline = time.monotonic() + timeout
+        api = RayJobsApi(self.dashboard_url, self.auth_headers(), timeout=timeout)
+        try:
+            for submission_id in api.unfinished():
+                with contextlib.suppress(BackendRefused):  # it ended meanwhile
+                    api.stop(submission_id)
+            # Ray stops the jobs meanwhile: SIGTERM, and SIGKILL 3 s later. Serve that does
+            # not end in time is torn down with the head.
+            with contextlib.suppress(BackendError):
+                if api.serve_running():
+                    api.delete_serve()
+            while api.unfinished() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except BackendError:
+            pass  # a head that does not answer is stopped by signal alone
+        finally:
+            api.close()
 
 
 def _path_with_this_python() -> str:

@@ -25,6 +25,7 @@ class LocalRayBackend:
         self.head = head
         self.api = RayJobsApi(head.dashboard_url, head.auth_headers())
         self._serve_lock = threading.Lock()
+        self._node_sizes: list[dict[str, float]] | None = None
         settings = head.settings
         self.warm = WarmRunner(
             self.api, settings.home / "warm-runner", settings.warm_runner_idle_seconds
@@ -43,6 +44,13 @@ class LocalRayBackend:
             dashboard_url=self.head.dashboard_url,
             resources=fabric_resources(node["resources_total"] for node in alive),
         )
+
+    def node_sizes(self, project: str, pool: str | None) -> list[dict[str, float]]:
+        # The head's nodes do not change while it lives: asked once.
+        if self._node_sizes is None:
+            alive = [node for node in self.api.nodes() if node["state"] == "ALIVE"]
+            self._node_sizes = [fabric_resources([node["resources_total"]]) for node in alive]
+        return self._node_sizes
 
     def ensure_package(self, project: str, uri: str, path: Path) -> None:
         self.api.ensure_package(uri, path)

@@ -6,6 +6,7 @@ the Ray Jobs door passes the very same API through to users' `ray job` commands.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -57,8 +58,12 @@ class RayJobsApi:
             raise BackendRefused(f"upload of {uri} failed: HTTP {response.status_code}")
 
     def submit(self, spec: JobSpec) -> str:
+        entrypoint = spec.entrypoint
+        if spec.cwd:
+            # Ray has no field for it: its job supervisor runs the entrypoint in a shell.
+            entrypoint = f"cd {shlex.quote(spec.cwd)} && {entrypoint}"
         body: dict[str, Any] = {
-            "entrypoint": spec.entrypoint,
+            "entrypoint": entrypoint,
             "submission_id": spec.submission_id,
             "runtime_env": spec.runtime_env,
             "metadata": spec.metadata,
@@ -90,10 +95,35 @@ class RayJobsApi:
 
     def busy(self) -> bool:
         """Whether the cluster runs anything: a job not yet ended, or a Serve application."""
-        if any(not JobStatus(job["status"]).terminal for job in self._call("GET", "/api/jobs/")):
+        if self.unfinished():
             return True
         serve = self._call("GET", "/api/serve/applications/")
         return bool(serve.get("applications"))
+
+    def unfinished(self) -> list[str]:
+        """The submission ids of the jobs not yet ended (the warm runner's among them)."""
+        return [
+            job["submission_id"]
+            for job in self._call("GET", "/api/jobs/")
+            if job["submission_id"] and not JobStatus(job["status"]).terminal
+        ]
+
+    def serve_running(self) -> bool:
+        """Whether Serve runs (its controller lives), asked of Ray's state API: Serve's own
+        API spends seconds connecting to Ray on its first call, even to say it runs nothing."""
+        params = {
+            "filter_keys": ["class_name", "state"],
+            "filter_predicates": ["=", "="],
+            "filter_values": ["ServeController", "ALIVE"],
+            "detail": "false",
+        }
+        return bool(self._call("GET", "/api/v0/actors", params=params)["data"]["result"]["result"])
+
+    def delete_serve(self) -> None:
+        """Delete every Serve application of the cluster; Serve shuts down."""
+        response = self._request("DELETE", "/api/serve/applications/")
+        if response.status_code >= 400:
+            raise BackendRefused(response.text.strip() or f"HTTP {response.status_code}")
 
     def apply_serve(self, config: dict[str, Any]) -> None:
         """Declare the head's whole set of Serve applications (Serve's declarative API)."""

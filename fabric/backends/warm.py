@@ -21,7 +21,6 @@ from typing import Any
 from fabric import runtime
 from fabric.backends.base import BackendRefused, JobSpec, JobState
 from fabric.backends.ray_jobs import RayJobsApi, follow
-from fabric.runtime import environment
 from fabric.states import JobStatus
 
 PREFIX = "warm-"
@@ -127,9 +126,7 @@ class WarmRunner:
         env = spec.runtime_env.get("env_vars", {})
         task = {
             "entrypoint": spec.entrypoint,
-            # The job's own folder, so that files it makes with relative paths stay its own;
-            # with a working_dir of its own, Ray has made that its directory.
-            "cwd": None if "working_dir" in runtime_env else env.get(environment.RUN_DIR),
+            "cwd": spec.cwd,
             # Set inside the worker, not as Ray's runtime env: each distinct env would need a
             # fresh worker process, and the point is to reuse warm ones.
             "env": env,

@@ -47,13 +47,22 @@ def down() -> None:
         typer.echo(f"stopped the {name}" if was else f"the {name} was not running")
 
 
+def _amount(name: str, amount: float) -> str:
+    """`memory 14.8 GiB`, `cpu 8`: memory in GiB to a tenth, anything else as a count."""
+    if name == "memory":
+        return f"memory {amount:.1f} GiB"
+    return f"{name} {round(amount, 2):g}"
+
+
 def status(as_json: JsonOption = False) -> None:
     """What runs: the server and the Ray head, with versions, resources and addresses."""
     state = Embedded(load_settings()).status()
     if as_json:
         print_json(asdict(state))
     else:
-        resources = ", ".join(f"{k}={v:g}" for k, v in sorted(state.ray_resources.items()))
+        resources = ", ".join(
+            _amount(name, amount) for name, amount in sorted(state.ray_resources.items())
+        )
         print_fields(
             {
                 "server": f"{'ready' if state.server_ready else 'not ready'} at {state.server_url}"

@@ -1,4 +1,9 @@
-"""Every error a user can act on becomes one line on stderr, here and nowhere else."""
+"""Every error a user can act on becomes one line on stderr, here and nowhere else.
+
+A command that fails exits 1; a command line Click cannot parse (an unknown command or
+option, a missing argument) exits 2, Click's code for usage errors, as most Unix tools do, so
+that a script can tell a mistyped command from one the server refused (README.md says both).
+"""
 
 from __future__ import annotations
 

@@ -26,7 +26,9 @@ from fabric.cli import (
     users,
 )
 from fabric.cli.errors import ErrorLineGroup
+from fabric.cli.help import hide_type_tags
 
+hide_type_tags()
 app = typer.Typer(
     cls=ErrorLineGroup,
     no_args_is_help=True,

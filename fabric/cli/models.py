@@ -64,6 +64,7 @@ def _show_version(found: ModelVersionPublic, json_: bool) -> None:
         {
             "model": f"{found.model}@{found.version}",
             "framework": found.framework,
+            **({"base": found.base} if found.base else {}),
             "aliases": found.aliases,
             "uri": found.uri,
             "sha256": found.sha256,
@@ -115,6 +116,10 @@ def register(
         str | None, typer.Option(help="How it was saved; default what its run recorded.")
     ] = None,
     entry: Annotated[str | None, typer.Option(help="A custom model's module:Class.")] = None,
+    base: Annotated[
+        str | None,
+        typer.Option(help="A lora adapter's base: the llm version it adapts, MODEL@VERSION."),
+    ] = None,
     description: Annotated[str, typer.Option(help="What this version is.")] = "",
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE, repeatable.")] = None,
     json_: JsonOption = False,
@@ -128,13 +133,17 @@ def register(
             source,
             framework=framework,
             entry=entry,
+            base=base,
             description=description,
             tags=tags,
         )
     if json_:
         print_json(version)
     else:
-        typer.echo(f"model {name} version {version.version} ({version.framework}) registered")
+        adapts = f", adapting {version.base}" if version.base else ""
+        typer.echo(
+            f"model {name} version {version.version} ({version.framework}{adapts}) registered"
+        )
 
 
 @app.command()

@@ -2,44 +2,59 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from fabric.cli.settings import load_settings
+from fabric.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# They log each request the server makes (the reconciler asks Ray several times a second)
+# at INFO; their warnings and errors still show.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
-def _log_config(log_file: Path) -> dict[str, Any]:
-    """Everything (Fabric's and uvicorn's loggers) to stderr and to a rotated file."""
+def log_config(settings: Settings, to_stderr: bool = True) -> dict[str, Any]:
+    """Fabric's and uvicorn's loggers to the rotated FABRIC_HOME/logs/server.log, and to
+    stderr unless `to_stderr` is off (`fabric up`: there stderr is kept for what escapes
+    logging, and the same lines would be written twice)."""
+    handlers: dict[str, dict[str, Any]] = {
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "formatter": "plain",
+            "filename": str(settings.server_log),
+            "maxBytes": settings.log_max_mib * 2**20,
+            "backupCount": settings.log_backups,
+            "encoding": "utf-8",
+        },
+    }
+    if to_stderr:
+        handlers["stderr"] = {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "stream": "ext://sys.stderr",
+        }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"plain": {"format": LOG_FORMAT}},
-        "handlers": {
-            "stderr": {
-                "class": "logging.StreamHandler",
-                "formatter": "plain",
-                "stream": "ext://sys.stderr",
-            },
-            "file": {
-                "class": "logging.handlers.RotatingFileHandler",
-                "formatter": "plain",
-                "filename": str(log_file),
-                "maxBytes": 10 * 1024 * 1024,
-                "backupCount": 5,
-                "encoding": "utf-8",
-            },
-        },
-        "root": {"handlers": ["stderr", "file"], "level": "INFO"},
+        "handlers": handlers,
+        "loggers": {name: {"level": "WARNING"} for name in QUIET_LOGGERS},
+        "root": {"handlers": list(handlers), "level": "INFO"},
     }
 
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind; default FABRIC_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind; default FABRIC_PORT.")] = None,
+    log_to_stderr: Annotated[
+        bool,
+        typer.Option(
+            help="Log to stderr as well as to FABRIC_HOME/logs/server.log (`fabric up` turns "
+            "it off: its server.out keeps only what escapes logging, such as a crash)."
+        ),
+    ] = True,
 ) -> None:
     """Run the Fabric API server until interrupted; it migrates the database at start."""
     # Imported here, not at the top: every other command would pay a second to load the server.
@@ -55,5 +70,6 @@ def serve(
         host=settings.host,
         port=settings.port,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        log_config=_log_config(settings.log_dir / "server.log"),
+        log_config=log_config(settings, to_stderr=log_to_stderr),
+        access_log=settings.access_log,
     )

@@ -171,6 +171,9 @@ class AllocationModel(Base):
     expected_seconds: Mapped[float | None] = mapped_column(Float)
     state: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Where metering starts: at admission, but a job's when Ray starts running it (None until
+    # then), so that a job that waits on a busy cluster is not billed for the wait.
+    metered_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[UserModel] = relationship(lazy="joined")
@@ -437,10 +440,13 @@ class ModelVersionModel(Base):
     pipeline_run_id: Mapped[int | None] = mapped_column(Integer)
     dataset_uri: Mapped[str | None] = mapped_column(String(2000))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # A lora adapter's base: the llm version of the project it adapts.
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     model: Mapped[RegisteredModelModel] = relationship(back_populates="versions", lazy="joined")
     user: Mapped[UserModel | None] = relationship(lazy="joined")
+    base: Mapped[ModelVersionModel | None] = relationship(remote_side="ModelVersionModel.id")
 
 
 class ModelAliasModel(Base):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -30,6 +30,12 @@ OUTPUTS_FILE = "outputs.json"
 PARAMS_FILE = "params.json"
 # Fabric's names for resources Ray knows by other names; memory is GiB in Fabric, bytes in Ray.
 RAY_RESOURCE_NAMES = {"cpu": "CPU", "gpu": "GPU", "npu": "NPU"}
+# The Python environments a template may run in: the cluster's own (`default`), or the LLM
+# environment (vLLM, transformers, peft), kept apart because vLLM pins libraries the server's
+# environment needs newer; the server names its Python (FABRIC_LLM_PYTHON).
+DEFAULT_ENVIRONMENT = "default"
+LLM_ENVIRONMENT = "llm"
+Environment = Literal["default", "llm"]
 
 
 def _folder(variable: str, fallback: str) -> Path:
@@ -164,6 +170,9 @@ class Template:
     # Ray workers beside the driver, each with `worker_resources`; the quota counts them all.
     workers: int = 0
     worker_resources: Mapping[str, float] = field(default_factory=lambda: {"cpu": 1.0})
+    # The Python environment its job runs in, driver and workers (`Environment`): `llm` runs
+    # it as a Ray Job of its own with the LLM environment's Python (`runtime_env.py_executable`).
+    environment: Environment = DEFAULT_ENVIRONMENT
 
     def main(self, argv: Sequence[str] | None = None) -> None:
         """`python -m jobs.NAME --param value ...`: parse, run, record the outputs."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -46,9 +46,10 @@ def to_args(params: BaseModel | Mapping[str, Any]) -> list[str]:
     return args
 
 
-def command(module: str, params: BaseModel) -> str:
-    """The shell command that runs the template module with these parameters."""
-    return shlex.join(["python", "-m", module, *to_args(params)])
+def command(module: str, params: BaseModel, python: str = "python") -> str:
+    """The shell command that runs the template module with these parameters (with `python`,
+    the one on the PATH unless another environment's is named)."""
+    return shlex.join([python, "-m", module, *to_args(params)])
 
 
 def _json_fields(model: type[BaseModel]) -> set[str]:
@@ -71,14 +72,26 @@ def _name(where: str, loc: messages.Location) -> str:
     return f"{where}{path}" if path else where.rstrip(".") or "parameters"
 
 
+def check_names(given: Iterable[str], known: Iterable[str], where: str = "") -> None:
+    """ParamsError naming each given parameter that is not a known one, with the closest
+    known names: the one check of parameter names, for built-in templates (here and on Ray),
+    a project's own templates and pipeline tasks."""
+    known = set(known)
+    unknown = sorted(set(given) - known)
+    problems = []
+    for name in unknown:
+        hint = messages.did_you_mean(name, known)
+        problems.append(f"{where}{name}: no such parameter" + (f" ({hint})" if hint else ""))
+    if problems:
+        raise ParamsError("; ".join(problems))
+
+
 def validate(model: type[M], raw: Mapping[str, Any], where: str = "") -> M:
     """Validate parameters given as JSON values or as text (from flags or `key=value`).
 
     Each problem is named `WHERE` + the field, e.g. `params.max_depth` with `where="params."`.
     """
-    unknown = sorted(set(raw) - set(model.model_fields))
-    if unknown:
-        raise ParamsError("; ".join(f"{where}{name}: no such parameter" for name in unknown))
+    check_names(raw, model.model_fields, where)
     json_fields = _json_fields(model)
     values: dict[str, Any] = {}
     for field, value in raw.items():

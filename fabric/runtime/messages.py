@@ -1,12 +1,13 @@
 """Messages people read, made one way on the server and on Ray: how a pydantic validation
-error is told, and how long a stored message may be.
+error is told, how a misspelt name is answered, and how long a stored message may be.
 
 Light on purpose, like all of `fabric.runtime`: the standard library only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import difflib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 # What a job's, a run's or an endpoint's `message` column holds; longer text is cut.
@@ -25,6 +26,22 @@ class Invalid(Protocol):
 def truncate(message: str) -> str:
     """The message as a `message` column stores it: at most MESSAGE_LIMIT characters."""
     return message[:MESSAGE_LIMIT]
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`did you mean X?` naming the known names closest to a misspelt one, as git and pip
+    answer; empty when none is close. A flag's spelling (`max-depth`) finds its parameter
+    (`max_depth`) first."""
+    choices = sorted(set(known))
+    as_parameter = name.replace("-", "_")
+    if as_parameter != name and as_parameter in choices:
+        close = [as_parameter]
+    else:
+        close = difflib.get_close_matches(name, choices, n=3)
+    if not close:
+        return ""
+    named = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+    return f"did you mean {named}?"
 
 
 def dotted(loc: Location) -> str:

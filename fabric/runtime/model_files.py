@@ -29,10 +29,21 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, Field
 
 from fabric import runtime
-from fabric.runtime import names
+from fabric.runtime import llm_files, names
 
+# `llm` (a Hugging Face model folder) and `lora` (a peft adapter naming its base) are served
+# by vLLM, not loaded here: `fabric.runtime.llm_files` checks their folders.
 Framework = Literal[
-    "sklearn", "xgboost", "lightgbm", "torch", "torchscript", "onnx", "tensorflow", "custom"
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "torch",
+    "torchscript",
+    "onnx",
+    "tensorflow",
+    "custom",
+    "llm",
+    "lora",
 ]
 FRAMEWORKS: tuple[str, ...] = get_args(Framework)
 FILES = {
@@ -120,6 +131,10 @@ def resolve(model: str, framework: str | None = None) -> Source:
     framework = framework or outputs.get("framework") or _guess(path)
     if framework not in FRAMEWORKS:
         raise ModelError(f"unknown framework {framework!r}; one of {', '.join(FRAMEWORKS)}")
+    try:
+        llm_files.check(path, framework)
+    except llm_files.FolderError as exc:
+        raise ModelError(str(exc)) from None
     return Source(uri=path, framework=framework, run=run, outputs=outputs)
 
 
@@ -154,7 +169,7 @@ def registered(models_dir: Path, reference: str, framework: str | None = None) -
     """A registered version as a Source: its copy of the model, as its manifest says."""
     folder = locate(models_dir, reference)
     manifest = json.loads((folder / MANIFEST).read_text())
-    outputs = {key: manifest.get(key) for key in ("metrics", "features", "entry")}
+    outputs = {key: manifest.get(key) for key in ("metrics", "features", "entry", "base")}
     return Source(
         uri=folder / manifest["artifact"],
         framework=framework or manifest["framework"],
@@ -166,6 +181,9 @@ def registered(models_dir: Path, reference: str, framework: str | None = None) -
 def _guess(path: Path) -> str:
     if path.is_dir() and (path / "saved_model.pb").exists():
         return "tensorflow"
+    hugging_face = llm_files.looks_like(path)
+    if hugging_face:
+        return hugging_face
     if path.is_dir():
         for framework in ("torchscript", "sklearn", "xgboost", "lightgbm", "onnx"):
             if (path / FILES[framework]).exists():
@@ -393,6 +411,11 @@ def load(uri: str | Path, framework: str, *, gpu: bool = False, entry: str | Non
         raise ModelError(f"no {framework} model at {path}")
     if framework == "custom":
         return _load_custom(path, entry)
+    if framework in llm_files.FRAMEWORKS:
+        raise ModelError(
+            f"a {framework} model is served by vLLM (an LLM endpoint), not loaded as a model "
+            "that predicts from a table"
+        )
     loaders = {
         "sklearn": _load_sklearn,
         "xgboost": _load_xgboost,
@@ -421,7 +444,8 @@ def _load_xgboost(path: Path, gpu: bool) -> Model:
     booster = xgboost.Booster(model_file=str(path))
     if gpu:
         booster.set_param({"device": "cuda"})
-    return XGBoostModel(booster, booster.feature_names)
+    names = booster.feature_names
+    return XGBoostModel(booster, list(names) if names is not None else None)
 
 
 def _load_lightgbm(path: Path, gpu: bool) -> Model:

@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fabric.runtime.model_files import ALIASES, MANIFEST, Source
+from fabric.runtime import llm_files
+from fabric.runtime.model_files import ALIASES, MANIFEST, REGISTERED, ModelError, Source, locate
 
 # The job template that registers versions; the server enters what it wrote when it succeeds.
 REGISTER_TEMPLATE = "model-register"
@@ -92,6 +93,8 @@ def write_version(
         "signature": signature(source.outputs.get("features"), source.outputs.get("classes")),
         "params": params,
         "entry": source.outputs.get("entry"),
+        # A lora adapter's base: the llm version it adapts, {"model": NAME, "version": N}.
+        "base": source.outputs.get("base"),
         "source": {
             "uri": str(source.uri),
             "run": str(source.run) if source.run else None,
@@ -110,6 +113,23 @@ def write_version(
 
 def read_manifest(folder: Path) -> dict[str, Any]:
     return json.loads((folder / MANIFEST).read_text())
+
+
+def base_of(models_dir: Path, reference: str | dict[str, Any]) -> dict[str, Any]:
+    """A lora adapter's base as its manifest records it, `{"model": NAME, "version": N}`: the
+    registered llm version that `reference` names (NAME@VERSION, NAME@ALIAS or NAME, the
+    newest; or a manifest's own record), pinned to its number, since aliases move.
+    ModelError when there is none."""
+    if isinstance(reference, dict):
+        reference = f"{reference.get('model')}@{reference.get('version')}"
+    folder = locate(models_dir, reference.removeprefix(REGISTERED))
+    manifest = read_manifest(folder)
+    if manifest.get("framework") != llm_files.LLM:
+        raise ModelError(
+            f"base {reference!r}: version {manifest['version']} of {manifest['name']!r} is "
+            f"{manifest.get('framework')}, not llm; a lora adapter adapts an llm version"
+        )
+    return {"model": manifest["name"], "version": int(manifest["version"])}
 
 
 def write_aliases(models_dir: Path, name: str, aliases: dict[str, int]) -> None:

@@ -18,15 +18,18 @@ class RegistryApi(Transport):
         *,
         framework: str | None = None,
         entry: str | None = None,
+        base: str | None = None,
         description: str = "",
         tags: dict[str, str] | None = None,
     ) -> ModelVersionPublic:
         """Copy a model (a job id, a run folder, or a model file or folder in the project's
-        storage or yours) into the registry as the next version of `name`."""
+        storage or yours) into the registry as the next version of `name`; a `lora` adapter
+        names its `base`, the llm version it adapts, as MODEL@VERSION."""
         body = {
             "source": source,
             "framework": framework,
             "entry": entry,
+            "base": base,
             "description": description,
             "tags": tags or {},
         }

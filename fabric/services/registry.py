@@ -30,7 +30,7 @@ from fabric.db.models import (
     RegisteredModelModel,
 )
 from fabric.errors import Conflict, InvalidSpec, NotFound
-from fabric.runtime import model_files, model_store
+from fabric.runtime import llm_files, model_files, model_store
 from fabric.services.tenancy import audit, projects
 from fabric.services.tenancy.actor import Actor
 from fabric.services.tenancy.roles import Role
@@ -117,6 +117,7 @@ def _enter(
     """The registry row of a version folder that `model_store.write_version` made."""
     model = _model_or_new(session, project, manifest["name"], now)
     source = manifest.get("source") or {}
+    base = _recorded_base(session, project, manifest)
     version = ModelVersionModel(
         model_id=model.id,
         version=manifest["version"],
@@ -134,10 +135,53 @@ def _enter(
         pipeline_run_id=_pipeline_run_of(session, source.get("job")),
         dataset_uri=source.get("dataset"),
         user_id=user_id,
+        base_version_id=base.id if base else None,
         created_at=now,
     )
     session.add(version)
     session.flush()
+    return version
+
+
+def _recorded_base(
+    session: Session, project: ProjectModel, manifest: dict[str, Any]
+) -> ModelVersionModel | None:
+    """The registry row of the base a lora manifest names (None for other frameworks)."""
+    base = manifest.get("base")
+    if not isinstance(base, dict):
+        return None
+    row = session.scalar(
+        select(ModelVersionModel)
+        .join(RegisteredModelModel)
+        .where(
+            RegisteredModelModel.project_id == project.id,
+            RegisteredModelModel.name == base.get("model"),
+            ModelVersionModel.version == base.get("version"),
+        )
+    )
+    if row is None:
+        log.warning(
+            "version %s of %s names a base not in the registry: %s",
+            manifest.get("version"),
+            manifest.get("name"),
+            base,
+        )
+    return row
+
+
+def _base(session: Session, project: ProjectModel, reference: str) -> ModelVersionModel:
+    """The llm version a lora adapter names as its base, `MODEL@VERSION` (an alias or none,
+    the newest, is pinned to its version); InvalidSpec when it is not one."""
+    name, _, which = reference.removeprefix(model_files.REGISTERED).partition("@")
+    try:
+        version = version_of(get_model_in(session, project, name), which or None)
+    except NotFound as exc:
+        raise InvalidSpec(f"base {reference!r}: {exc.message}") from None
+    if version.framework != llm_files.LLM:
+        raise InvalidSpec(
+            f"base {reference!r}: version {version.version} of {name!r} is {version.framework}, "
+            "not llm; a lora adapter adapts an llm version"
+        )
     return version
 
 
@@ -151,10 +195,12 @@ def register(
     source: str,
     framework: str | None = None,
     entry: str | None = None,
+    base: str | None = None,
     description: str = "",
     tags: dict[str, str] | None = None,
 ) -> ModelVersionModel:
-    """Copy a model into the registry as the next version of `name`."""
+    """Copy a model into the registry as the next version of `name`; a lora adapter names
+    its `base`, the llm version it adapts (else the base its run recorded)."""
     project = projects.get_for(session, actor, project_name, Role.MEMBER)
     _check_name(name)
     if framework == "custom" and not entry:
@@ -166,6 +212,18 @@ def register(
             resolved.outputs["entry"] = entry
     except model_files.ModelError as exc:
         raise InvalidSpec(f"source: {exc}") from None
+    # Else the base its run recorded: a name, or a registered adapter's {"model", "version"}.
+    recorded: Any = resolved.outputs.get("base")
+    if isinstance(recorded, dict):
+        recorded = f"{recorded.get('model')}@{recorded.get('version')}"
+    wanted = base or recorded
+    try:
+        llm_files.check_base(resolved.framework, wanted)
+    except llm_files.FolderError as exc:
+        raise InvalidSpec(f"base: {exc}") from None
+    if wanted is not None:
+        row = _base(session, project, str(wanted))
+        resolved.outputs["base"] = {"model": row.model.name, "version": row.version}
     manifest = model_store.write_version(
         resolved,
         models_dir(settings, project_name),
@@ -183,7 +241,8 @@ def register(
         "model",
         f"{name}@{version.version}",
         project=project_name,
-        detail={"framework": version.framework, "sha256": version.sha256},
+        detail={"framework": version.framework, "sha256": version.sha256}
+        | ({"base": manifest["base"]} if manifest.get("base") else {}),
     )
     session.commit()
     return version

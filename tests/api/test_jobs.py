@@ -40,6 +40,7 @@ def test_job_runs_with_its_folders_and_token_and_is_metered(
         "import os, pathlib, urllib.request\n"
         "run = pathlib.Path(os.environ['FABRIC_RUN_DIR'])\n"
         "(run / 'result.txt').write_text('done')\n"
+        "pathlib.Path('relative.txt').write_text('in its run folder')\n"
         "req = urllib.request.Request(os.environ['FABRIC_URL'] + '/api/v1/users/me',"
         " headers={'Authorization': 'Bearer '"
         " + open(os.environ['FABRIC_JOB_TOKEN_FILE']).read()})\n"
@@ -68,6 +69,8 @@ def test_job_runs_with_its_folders_and_token_and_is_metered(
     assert f'"username":"{project.member.username}"' in logs
     run_dir = Path(server.settings.storage_root) / "projects" / project.name / "runs"
     assert (run_dir / f"job-{job['id']}" / "result.txt").read_text() == "done"
+    # A plain job starts in its run folder, not where the server was started.
+    assert (run_dir / f"job-{job['id']}" / "relative.txt").read_text() == "in its run folder"
     [line] = usage
     assert line["user"] == project.member.username and line["resource"] == "cpu"
     assert line["resource_seconds"] > 0
@@ -101,6 +104,31 @@ def test_single_limit_refuses_before_anything_is_stored(server: Server) -> None:
     assert listed == []
 
 
+def test_a_job_no_node_can_hold_is_refused_at_once(server: Server) -> None:
+    """`--resource cpu=8` on a 2-core machine passed the quota and sat PENDING for ever."""
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        refused = _submit(client, project.name, entrypoint="echo hi", resources={"cpu": 8})
+        workers = _submit(
+            client,
+            project.name,
+            entrypoint="echo hi",
+            resources={"cpu": 1},
+            workers=2,
+            worker_resources={"gpu": 1},
+        )
+        listed = client.get(f"/api/v1/projects/{project.name}/jobs").json()
+        held = client.get(f"/api/v1/projects/{project.name}/allocations").json()
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["may_fit_later"] is False
+    detail = refused.json()["detail"]
+    assert detail.startswith("the job's driver asks for cpu 8, more than any node of the cluster")
+    assert "(the largest: cpu 2, memory " in detail and "ask for less" in detail
+    assert workers.status_code == 409
+    assert workers.json()["detail"].startswith("each of its workers asks for gpu 1")
+    assert listed == [] and held == []
+
+
 def test_concurrent_overflow_queues_then_runs(server: Server) -> None:
     project = create_project(server)
     with server.admin() as admin:
@@ -123,6 +151,29 @@ def test_concurrent_overflow_queues_then_runs(server: Server) -> None:
         second = _wait(client, project.name, second["id"], TERMINAL)
     assert first["status"] == second["status"] == "SUCCEEDED"
     assert second["started_at"] >= first["ended_at"]
+
+
+def test_a_job_is_billed_from_its_start_not_while_it_waits_for_the_cluster(
+    server: Server, clock
+) -> None:
+    """A job that the quota admits but the cluster cannot fit yet waits PENDING on it; the
+    time it waits is not billed (it used to be: 1.88 cpu-hours for a job that never ran)."""
+    project = create_project(server)
+    with server.client(project.member.token) as client:
+        # Both the fake cluster and the session's Ray head have 2 cpus (tests/conftest.py).
+        whole = server.fake.resources["cpu"] if server.fake else 2
+        holder = _submit(client, project.name, entrypoint=WAIT_FOR_GO, resources={"cpu": whole})
+        holder = _wait(client, project.name, holder.json()["id"], {"RUNNING"})
+        waiter = _submit(client, project.name, entrypoint="echo never", resources={"cpu": 1})
+        assert waiter.json()["status"] == "PENDING", waiter.text
+        clock.advance(600)
+        stopped = client.post(f"/api/v1/projects/{project.name}/jobs/{waiter.json()['id']}/stop")
+        assert stopped.json()["status"] == "STOPPED"
+        signal_go(server, project.name)
+        assert _wait(client, project.name, holder["id"], TERMINAL)["status"] == "SUCCEEDED"
+        [line] = client.get(f"/api/v1/projects/{project.name}/usage").json()
+    # The holder ran through the 600 s the clock moved; the waiter's 600 s count for nothing.
+    assert whole * 600 <= line["resource_seconds"] < whole * 600 + 300
 
 
 WORKERS_SCRIPT = """
@@ -202,6 +253,23 @@ def test_failed_job_is_retried_then_fails(server: Server) -> None:
         job = _wait(client, project.name, job["id"], {"FAILED"})
     assert job["attempt"] == 2
     assert "exit code 1" in job["message"] or "failed" in job["message"].lower()
+
+
+def test_a_failed_jobs_message_ends_with_its_last_lines(server: Server) -> None:
+    """Ray appends the log's end to its reason; the message keeps the lines where the error
+    is, not the first of 20,000 characters, and says where the whole log is."""
+    project = create_project(server)
+    script = "import sys; [print('line', i) for i in range(3000)]; sys.exit('the real error')"
+    with server.client(project.member.token) as client:
+        job = _submit(
+            client, project.name, entrypoint=f"python -c {script!r}", resources={"cpu": 0.2}
+        ).json()
+        job = _wait(client, project.name, job["id"], {"FAILED"})
+    first, *rest = job["message"].splitlines()
+    assert "exit code 1" in first
+    assert f"`fabric job logs {project.name} {job['id']}`" in first
+    assert rest[-2:] == ["line 2999", "the real error"]
+    assert len(job["message"]) <= 2000
 
 
 def test_bad_job_requests_say_what_to_fix(server: Server) -> None:

@@ -36,6 +36,11 @@ BAD = [
         with_task(after=["nope"]), "tasks.c.after: no task named nope", id="unknown-after"
     ),
     pytest.param(
+        with_task(after=["bb"]),
+        "tasks.c.after: no task named bb (did you mean b?)",
+        id="misspelt-after",
+    ),
+    pytest.param(
         with_task(template="no-such-template"),
         "tasks.c.template: template 'no-such-template' not found",
         id="unknown-template",
@@ -51,14 +56,25 @@ BAD = [
         id="unknown-param",
     ),
     pytest.param(
+        with_task(params={"comand": "true"}),
+        "tasks.c.params.comand: no such parameter (did you mean command?)",
+        id="misspelt-param",
+    ),
+    pytest.param(
         with_task(params={"command": "cat {{ tasks.b.outputs.files[0] }}"}),
-        "tasks.c.params.command: refers to tasks.b (it is not upstream of this task",
+        "tasks.c.params.command: refers to tasks.b (it is not upstream of this task; list it in "
+        "`after`)",
         id="not-upstream",
     ),
     pytest.param(
         with_task(params={"command": "cat {{ tasks.zz.outputs.x }}"}, after=["b"]),
-        "tasks.c.params.command: refers to tasks.zz (no such task",
+        "tasks.c.params.command: refers to tasks.zz (no such task)",
         id="unknown-task-reference",
+    ),
+    pytest.param(
+        with_task(params={"command": "cat {{ tasks.bb.outputs.x }}"}, after=["b"]),
+        "tasks.c.params.command: refers to tasks.bb (no such task; did you mean b?)",
+        id="misspelt-task-reference",
     ),
     pytest.param(
         with_task(params={"command": "echo {{ globals.missing }}"}),

@@ -18,6 +18,8 @@ import ray
 import websockets
 from ray.job_submission import JobStatus, JobSubmissionClient
 
+from fabric.api.routers import ray_door
+from tests import stacks
 from tests.factories import Project, create_project
 from tests.jobs import TERMINAL, WAIT_FOR_GO, signal_go, wait_for
 from tests.server import Server
@@ -201,9 +203,11 @@ def test_one_projects_door_shows_nothing_of_another(server: Server) -> None:
                 ("GET", f"{base}/{job}/logs"),
                 ("POST", f"{base}/{job}/stop"),
                 ("GET", f"{base}/"),
-                ("GET", f"/ray/{a.name}/api/version"),
             ):
                 assert outsider.request(method, path).status_code == 404, path
+            # The version check answers every name alike (Ray's client needs it answered).
+            version = outsider.get(f"/ray/{a.name}/api/version")
+            assert version.json() == outsider.get("/ray/no-such-project/api/version").json()
             # A's job through B's own door: not one of B's.
             own = f"/ray/{b.name}/api/jobs"
             assert outsider.get(f"{own}/{job}").status_code == 404
@@ -247,6 +251,49 @@ def test_anonymous_callers_are_refused_everywhere(server: Server) -> None:
         timeout=120,
     )
     assert refused.returncode != 0 and "Authentication required" in refused.stderr
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+@stacks.WITHOUT_RAY
+def test_ray_cli_says_a_misspelt_or_hidden_project_is_not_found(server: Server) -> None:
+    project, hidden = create_project(server), create_project(server)
+    missing = f"{project.name}-typo"
+    answers = []
+    for name in (missing, hidden.name):
+        refused = ray_cli(server, name, project.member.token, "submit", "--", "echo", "hi")
+        assert refused.returncode != 0
+        assert "Jobs API is not supported" not in refused.stderr
+        assert f"project {name!r} not found" in last_line(refused.stderr), refused.stderr
+        answers.append(last_line(refused.stderr).replace(name, "NAME"))
+    # A project of others' reads exactly as one that does not exist.
+    assert answers[0] == answers[1]
+    with server.client(hidden.owner.token) as owner:
+        assert owner.get(f"/api/v1/projects/{hidden.name}/jobs").json() == []
+
+
+@stacks.WITHOUT_RAY
+def test_ray_cli_without_a_fabric_token_is_told_how_to_pass_one(server: Server) -> None:
+    project = create_project(server)
+    how = """--headers '{"Authorization": "Bearer <Fabric API token>"}'"""
+    anonymous = subprocess.run(
+        [RAY, "job", "submit", "--address", door(server, project.name), "--", "echo", "hi"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+        timeout=120,
+    )
+    assert anonymous.returncode != 0
+    assert how in anonymous.stderr and "fabric token create" in anonymous.stderr
+    wrong = ray_cli(server, project.name, "fabp_not-a-token", "list")
+    assert wrong.returncode != 0
+    assert "invalid token" in wrong.stderr and how in wrong.stderr
+    with server.client() as client:
+        answer = client.get(f"/ray/{project.name}/api/version")
+    assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+    assert answer.text == ray_door.TOKEN_HINT and how in answer.text
 
 
 def test_a_job_runs_only_its_own_projects_packages(server: Server, tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from fabric.backends.base import BackendRefused, ComputeBackend, Feature, JobSpe
 from fabric.backends.local_head import LocalRayHead
 from fabric.backends.local_ray import LocalRayBackend
 from fabric.config import Settings
-from fabric.runtime import environment
 from fabric.runtime.serve_contract import ServeStatus
 from fabric.services.serving import serve_config
 from fabric.states import JobStatus
@@ -121,11 +120,44 @@ def test_a_failing_job_fails_with_its_exit_code(
         assert "about-to-fail" in state.message, "Ray's message ends with the log's tail"
 
 
-def test_a_warm_job_starts_in_its_run_folder(backend: ComputeBackend, tmp_path: Path) -> None:
-    spec = _spec("pwd", warm=True, runtime_env={"env_vars": {environment.RUN_DIR: str(tmp_path)}})
-    _, state, followed = _run(backend, spec)
+def test_a_job_the_free_resources_cannot_fit_waits_pending_until_they_free(
+    backend: ComputeBackend, tmp_path: Path
+) -> None:
+    """The services meter a job from its start, not its submission: a backend must report a
+    job that waits for resources as PENDING, with Ray's reason."""
+    gate = tmp_path / "go"
+    whole = backend.cluster(PROJECT).resources["cpu"]
+    holder = backend.submit_job(
+        PROJECT,
+        _spec(
+            "python -c \"import os, time; print('holding', flush=True)\n"
+            f"while not os.path.exists('{gate}'): time.sleep(0.05)\"",
+            cpu=whole,
+        ),
+    )
+    _wait_running(backend, holder, "holding")
+    waiting = backend.submit_job(PROJECT, _spec("echo ran", cpu=1))
+    state = backend.job_state(PROJECT, waiting)
+    assert state.status is JobStatus.PENDING
+    assert state.message.startswith("Job has not started yet."), state.message
+    gate.touch()
+    followed = "".join(backend.follow_job_logs(PROJECT, waiting))
+    assert backend.job_state(PROJECT, waiting).status is JobStatus.SUCCEEDED
+    assert "ran" in followed
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["ray-job", "warm"])
+def test_a_job_starts_in_the_folder_it_names(
+    backend: ComputeBackend, tmp_path: Path, warm: bool
+) -> None:
+    """Without it, a Ray Job starts wherever the head was started: a user's `python train.py`
+    would look for train.py there."""
+    folder = tmp_path / "run folder"
+    folder.mkdir()
+    (folder / "train.py").write_text("import os; print('ran in', os.getcwd())")
+    _, state, followed = _run(backend, _spec("python train.py", warm=warm, cwd=str(folder)))
     assert state.status is JobStatus.SUCCEEDED, state.message
-    assert str(tmp_path) in followed
+    assert f"ran in {folder}" in followed
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["ray-job", "warm"])

@@ -215,7 +215,13 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
     }
     backend.submit_job(
         "vision",
-        _job("true", pool="cpu", custom_resources={"x": 1.0}, runtime_env={"env_vars": env}),
+        _job(
+            "true",
+            pool="cpu",
+            custom_resources={"x": 1.0},
+            runtime_env={"env_vars": env},
+            cwd=env["FABRIC_RUN_DIR"],
+        ),
     )
     sent = heads.submitted[-1]
     assert sent.custom_resources == {"x": 1.0, "pool:cpu": 0.001}
@@ -227,6 +233,7 @@ def test_a_cluster_is_brought_up_waited_for_used_updated_and_released(
         "FABRIC_USER_DIR": "/mnt/alice",
         "OTHER": f"{STORAGE}/elsewhere",
     }
+    assert sent.cwd == "/mnt/projects/vision/runs/job-7"
     slow = backend.submit_job("vision", _job("sleep 30"))
 
     # A new member: a new server's backend adds their volume and updates the cluster in place,
@@ -385,6 +392,13 @@ def test_the_server_builds_the_kuberay_backend_from_its_settings(
     backend = make_backend(settings, lambda project: [])
     assert isinstance(backend, KubeRayBackend)
     assert Feature.GPU in backend.features and Feature.NPU not in backend.features
+    # The nodes a job may land on, from the config: no cluster needs to be up to know them.
+    assert backend.node_sizes("vision", "a100") == [
+        {"cpu": 64.0, "memory": 512.0, "gpu": 8.0},
+        {"cpu": 8.0, "memory": 64.0, "gpu": 1.0},
+    ]
+    assert len(backend.node_sizes("vision", None)) == len(backend.config.worker_groups)
+    assert backend.node_sizes("vision", "nowhere") == []
     with pytest.raises(ClusterStarting):
         backend.cluster("vision")
     assert emulator.get(RAY_CLUSTERS, NAMESPACE, "vision")["metadata"]["labels"] == {

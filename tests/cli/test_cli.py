@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fabric.cli.main import app
 from tests.cli.support import Fabric, ok, one_error_line
 from tests.factories import PASSWORD, create_user, login, unique
 from tests.server import Server
+
+ROOT = Path(__file__).parent.parent.parent
+# The Python types Typer prints beside parameters unless told not to.
+TYPE_TAG = re.compile(r"<(?:bool|str|int|float|dir|file|path|datetime|list\[\w+\])>")
 
 
 def test_login_saves_a_session_only_its_owner_can_read(server: Server, fabric: Fabric) -> None:
@@ -113,6 +119,36 @@ def test_usage_mistakes_are_one_error_line(server: Server, fabric: Fabric) -> No
     assert one_error_line(missing, code=2).startswith("error: Missing argument")
     malformed = fabric("pool", "create", "p", "--resource", "gpu", token=server.admin_token)
     assert one_error_line(malformed) == "error: --resource expects KEY=VALUE, got 'gpu'"
+
+
+def test_the_exit_codes_the_docs_state_are_the_cli_s(tmp_path: Path) -> None:
+    stated = "exits 1, or 2 when the command line itself is wrong"
+    for page in (ROOT / "README.md", ROOT / "docs" / "control-plane.md"):
+        assert stated in " ".join(page.read_text().split()), page.name
+    env = {"FABRIC_HOME": str(tmp_path), "FABRIC_URL": None, "FABRIC_TOKEN": None}
+    refused = CliRunner().invoke(app, ["whoami"], env=env)
+    missing = CliRunner().invoke(app, ["project", "create"], env=env)
+    unknown = CliRunner().invoke(app, ["projekt", "list"], env=env)
+    assert one_error_line(refused) == "error: not logged in: run `fabric login`"
+    assert one_error_line(missing, code=2).startswith("error: Missing argument 'name'.")
+    assert one_error_line(unknown, code=2).startswith("error: No such command 'projekt'.")
+
+
+@pytest.mark.parametrize(
+    "words",
+    [[], ["job"], ["job", "submit"], ["job", "list"], ["endpoint", "deploy"], ["user", "create"]],
+    ids=" ".join,
+)
+def test_help_shows_no_type_tags(words: list[str]) -> None:
+    shown = CliRunner().invoke(app, [*words, "--help"])
+    assert shown.exit_code == 0, shown.output
+    assert "--help" in shown.stdout
+    assert TYPE_TAG.findall(shown.stdout) == []
+
+
+def test_help_still_shows_the_values_an_option_takes() -> None:
+    shown = CliRunner().invoke(app, ["quota", "set", "--help"]).stdout
+    assert "<single|concurrent|total>" in shown and "<hour|day|week|month>" in shown
 
 
 def test_token_secret_is_printed_once_and_never_listed(server: Server, fabric: Fabric) -> None:

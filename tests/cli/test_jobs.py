@@ -98,6 +98,7 @@ def test_a_failing_command_exits_1_and_says_failed(server: Server, fabric: Fabri
     assert "broken" in result.stdout
     final = result.stdout.splitlines()[-1]
     assert final.startswith("job ") and " FAILED: " in final and "exit code 1" in final
+    assert f"fabric job logs {project.name}" in final
     assert "Traceback" not in result.stderr
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
+
+from tests import llm
 from tests.cli.support import Fabric, ok, one_error_line
 from tests.factories import create_project
 from tests.serve_apps import models
 from tests.server import Server
-from tests.stacks import RAY_ONCE
+from tests.stacks import RAY_ONCE, WITHOUT_RAY
 
 
 @RAY_ONCE
@@ -126,3 +130,58 @@ def test_register_alias_deploy_call_split_and_roll_back(server: Server, fabric: 
     assert (
         ok(fabric("endpoint", "list", project.name, token=token)).stdout.strip() == "no endpoints"
     )
+
+
+@WITHOUT_RAY
+def test_register_an_llm_and_a_lora_adapter_of_it(
+    server: Server, fabric: Fabric, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A tiny Llama and a peft adapter of it, both real (made in the LLM environment)."""
+    project = create_project(server)
+    token = project.member.token
+    user_dir = Path(server.settings.storage_root) / "users" / project.member.username
+    shutil.copytree(llm.tiny_model(tmp_path_factory), user_dir / "qwen")
+    shutil.copytree(llm.adapter(tmp_path_factory), user_dir / "style")
+
+    registered = fabric(
+        "model",
+        "register",
+        project.name,
+        "qwen",
+        str(user_dir / "qwen"),
+        "--framework",
+        "llm",
+        token=token,
+    )
+    assert ok(registered).stdout.strip() == "model qwen version 1 (llm) registered"
+    no_base = fabric(
+        "model", "register", project.name, "style", str(user_dir / "style"), token=token
+    )
+    assert one_error_line(no_base) == (
+        "error: base: a lora adapter names the llm version it adapts: give its base as "
+        "MODEL@VERSION"
+    )
+    adapter = fabric(
+        "model",
+        "register",
+        project.name,
+        "style",
+        str(user_dir / "style"),
+        "--base",
+        "qwen@1",
+        token=token,
+    )
+    assert ok(adapter).stdout.strip() == "model style version 1 (lora, adapting qwen@1) registered"
+    shown = ok(fabric("model", "show", project.name, "style", "1", token=token)).stdout
+    assert "qwen@1" in shown and "lora" in shown
+    not_llm = fabric(
+        "model",
+        "register",
+        project.name,
+        "style",
+        str(user_dir / "style"),
+        "--base",
+        "style@1",
+        token=token,
+    )
+    assert "is lora, not llm" in one_error_line(not_llm)

@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.cli.support import Fabric, ok, one_error_line
 from tests.factories import create_project, create_user
 from tests.server import Server
+from tests.stacks import WITHOUT_RAY
 
 
 def test_list_and_show(server: Server, fabric: Fabric) -> None:
@@ -64,6 +65,33 @@ def test_submit_refuses_a_bad_param_or_both_kinds(server: Server, fabric: Fabric
     assert one_error_line(both) == "error: give either -- COMMAND or --template NAME"
     loose = fabric("job", "submit", project.name, "--param", "a=1", "--", "true", token=token)
     assert one_error_line(loose) == "error: --param goes with --template"
+
+
+@WITHOUT_RAY  # refused before anything runs
+def test_a_misspelt_param_is_told_the_closest_names(
+    server: Server, fabric: Fabric, tmp_path: Path
+) -> None:
+    project = create_project(server)
+    token = project.member.token
+    builtin = fabric(
+        "job", "submit", project.name, "--template", "random-forest",
+        "--param", "dataset=d", "--param", "target=y", "--param", "max-depth=3", token=token,
+    )  # fmt: skip
+    assert one_error_line(builtin) == (
+        "error: params.max-depth: no such parameter (did you mean max_depth?)"
+    )
+    spec = tmp_path / "greet.yaml"
+    spec.write_text(
+        "name: greet\n"
+        "command: python greet.py\n"
+        "parameters: {type: object, properties: {who: {type: string}}, required: [who]}\n"
+    )
+    ok(fabric("template", "register", project.name, "-f", str(spec), token=token))
+    custom = fabric(
+        "job", "submit", project.name, "--template", f"{project.name}/greet",
+        "--param", "whom=world", token=token,
+    )  # fmt: skip
+    assert one_error_line(custom) == "error: params.whom: no such parameter (did you mean who?)"
 
 
 def test_register_run_and_publish_a_projects_own_template(

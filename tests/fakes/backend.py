@@ -2,8 +2,9 @@
 
 A job runs as a plain child process of the test, the way Ray's job supervisor runs an
 entrypoint: a shell command in its own session, in the job's working folder, with its
-runtime env's variables, packages and Python modules, its output in one log. A job for the
-warm runner runs the same way and answers as the runner does. Serve's applications are
+runtime env's variables, packages and Python modules, its output in one log; like Ray, it
+waits PENDING until the fake cluster's free resources fit it. A job for the warm runner runs
+the same way and answers as the runner does. Serve's applications are
 recorded and report RUNNING at once (or the failure a test asks for); the dashboard is a
 page of its own on loopback. `tests/backends/test_contract.py` runs the same tests on this
 and on the real local Ray backend, so what the services rely on, both do alike.
@@ -28,12 +29,15 @@ from typing import Any
 
 from fabric.backends.base import BackendRefused, ClusterInfo, Feature, JobSpec, JobState, Runner
 from fabric.backends.ray_jobs import follow
-from fabric.runtime import environment
 from fabric.runtime.serve_contract import ServeStatus, read_status
 from fabric.states import JobStatus
 
 # What Ray's job supervisor writes and says (ray/dashboard/modules/job), and the warm runner.
 RAY_LOG_HEADER = "Running entrypoint for job {id}: {entrypoint}\n"
+RAY_PENDING = (
+    "Job has not started yet. It may be waiting for resources "
+    "(CPUs, GPUs, memory, custom resources) to become available."
+)
 RAY_RUNNING = "Job is currently running."
 RAY_STOPPED = "Job was intentionally stopped."
 RAY_FAILED = (
@@ -46,19 +50,33 @@ WARM_STOPPED = "stopped"
 # Ray's job supervisor waits this long after SIGTERM before it kills a stopped job.
 STOP_WAIT_SECONDS = 3.0
 # The runtime env fields a job's process can be given here; others need a real cluster.
-RUNTIME_ENV = {"working_dir", "py_modules", "env_vars"}
+# `py_executable` is the Python of the entrypoint itself here (templates name it there too).
+RUNTIME_ENV = {"working_dir", "py_modules", "env_vars", "py_executable"}
 
 
 @dataclass
 class FakeJob:
     spec: JobSpec
     log: Path
-    process: subprocess.Popen[bytes]
+    cwd: Path
+    env: dict[str, str]
     start_time: float
+    # None while it waits for resources.
+    process: subprocess.Popen[bytes] | None = None
     end_time: float | None = None
-    status: JobStatus = JobStatus.RUNNING
-    message: str = ""
+    status: JobStatus = JobStatus.PENDING
+    message: str = RAY_PENDING
     stopping: bool = False
+
+    @property
+    def needs(self) -> dict[str, float]:
+        spec = self.spec
+        return {
+            "cpu": spec.cpu,
+            "memory": spec.memory_gib,
+            "gpu": spec.gpu,
+            **spec.custom_resources,
+        }
 
 
 @dataclass
@@ -84,7 +102,7 @@ class FakeBackend:
 
     def close(self) -> None:
         for job in list(self.jobs.values()):
-            if job.process.poll() is None:
+            if job.process is not None and job.process.poll() is None:
                 _signal(job.process, signal.SIGKILL)
                 job.process.wait()
         if self._dashboard is not None:
@@ -96,6 +114,9 @@ class FakeBackend:
 
     def cluster(self, project: str) -> ClusterInfo:
         return ClusterInfo(self.version(), self._dashboard_url(), dict(self.resources))
+
+    def node_sizes(self, project: str, pool: str | None) -> list[dict[str, float]]:
+        return [dict(self.resources)]
 
     def ensure_package(self, project: str, uri: str, path: Path) -> None:
         self.packages.setdefault(uri, path)
@@ -114,32 +135,53 @@ class FakeBackend:
             folder.mkdir(parents=True)
             cwd, env = self._environment(spec, folder)
             log = folder / "driver.log"
-            if spec.runner is not Runner.WARM:
-                log.write_text(
-                    RAY_LOG_HEADER.format(id=spec.submission_id, entrypoint=spec.entrypoint)
-                )
-            with log.open("ab") as output:
-                process = subprocess.Popen(
-                    spec.entrypoint,
-                    shell=True,
-                    start_new_session=True,
-                    cwd=cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                )
-            job = FakeJob(spec, log, process, time.time())
-            job.message = "" if spec.runner is Runner.WARM else RAY_RUNNING
-            self.jobs[spec.submission_id] = job
-        threading.Thread(target=self._watch, args=(job,), daemon=True).start()
+            log.write_text(
+                ""
+                if spec.runner is Runner.WARM
+                else RAY_LOG_HEADER.format(id=spec.submission_id, entrypoint=spec.entrypoint)
+            )
+            self.jobs[spec.submission_id] = FakeJob(spec, log, cwd, env, time.time())
+            self._start_what_fits()
         return spec.submission_id
 
-    def _watch(self, job: FakeJob) -> None:
-        """Record the job's end as its process exits."""
-        code = job.process.wait()
+    def _start_what_fits(self) -> None:
+        """Start the waiting jobs that the free resources fit, oldest first; under the lock."""
+        free = dict(self.resources)
+        for job in self.jobs.values():
+            if job.status is JobStatus.RUNNING:
+                for resource, amount in job.needs.items():
+                    free[resource] = free.get(resource, 0.0) - amount
+        for job in self.jobs.values():
+            needs = job.needs
+            if job.status is JobStatus.PENDING and all(
+                amount <= free.get(resource, 0.0) + 1e-9 for resource, amount in needs.items()
+            ):
+                for resource, amount in needs.items():
+                    free[resource] = free.get(resource, 0.0) - amount
+                self._launch(job)
+
+    def _launch(self, job: FakeJob) -> None:
+        with job.log.open("ab") as output:
+            job.process = subprocess.Popen(
+                job.spec.entrypoint,
+                shell=True,
+                start_new_session=True,
+                cwd=job.cwd,
+                env=job.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        job.status = JobStatus.RUNNING
+        job.message = "" if job.spec.runner is Runner.WARM else RAY_RUNNING
+        threading.Thread(target=self._watch, args=(job, job.process), daemon=True).start()
+
+    def _watch(self, job: FakeJob, process: subprocess.Popen[bytes]) -> None:
+        """Record the job's end as its process exits, and start what its resources fit."""
+        code = process.wait()
         with self._lock:
             _ended(job, code)
+            self._start_what_fits()
 
     def _environment(self, spec: JobSpec, folder: Path) -> tuple[Path, dict[str, str]]:
         """The job's working folder and variables, as Ray's runtime env makes them."""
@@ -147,8 +189,8 @@ class FakeBackend:
         cwd = folder / "cwd"
         if spec.runtime_env.get("working_dir"):
             cwd = self._unpack(spec.runtime_env["working_dir"], folder / "working_dir")
-        elif spec.runner is Runner.WARM and env_vars.get(environment.RUN_DIR):
-            cwd = Path(env_vars[environment.RUN_DIR])
+        elif spec.cwd:
+            cwd = Path(spec.cwd)
         cwd.mkdir(parents=True, exist_ok=True)
         modules = [
             str(self._unpack(uri, folder / "py_modules" / str(index)))
@@ -182,7 +224,12 @@ class FakeBackend:
 
     def stop_job(self, project: str, submission_id: str) -> bool:
         job = self._job(submission_id)
-        if job.process.poll() is not None:
+        with self._lock:
+            if job.process is None and job.status is JobStatus.PENDING:
+                job.stopping = True
+                _ended(job, -signal.SIGTERM)
+                return True
+        if job.process is None or job.process.poll() is not None:
             # Ray answers whether the job still ran; the warm runner takes every request.
             return job.spec.runner is Runner.WARM
         job.stopping = True

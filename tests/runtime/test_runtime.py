@@ -113,6 +113,29 @@ def test_bad_parameters_name_the_field(raw: dict[str, Any], message: str) -> Non
         validate(Params, raw, where="params.")
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("max-depth", "params.max-depth: no such parameter (did you mean max_depth?)"),
+        ("colour", "params.colour: no such parameter (did you mean color or columns?)"),
+        ("zzz", "params.zzz: no such parameter"),
+    ],
+)
+def test_a_misspelt_parameter_is_told_the_closest_names(name: str, message: str) -> None:
+    with pytest.raises(ParamsError) as refused:
+        validate(Params, {"source": "s", name: 1}, where="params.")
+    assert str(refused.value) == message
+
+
+def test_a_misspelt_flag_on_ray_is_told_the_closest_parameter() -> None:
+    with pytest.raises(ParamsError) as refused:
+        parse_args(Params, ["--source", "s", "--max-dept", "2", "--rat", "1"])
+    assert str(refused.value) == (
+        "max_dept: no such parameter (did you mean max_depth?); "
+        "rat: no such parameter (did you mean rate?)"
+    )
+
+
 def test_parse_args_refuses_a_flag_without_a_value() -> None:
     with pytest.raises(ParamsError, match="--source needs a value"):
         parse_args(Params, ["--source"])

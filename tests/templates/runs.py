@@ -57,12 +57,15 @@ def run(
     )
 
 
-def local(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m MODULE ARGS` in a bare environment, as on a laptop outside Fabric."""
+def local(
+    module: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` in a bare environment (with `env`), as on a laptop outside
+    Fabric."""
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env={"PATH": str(Path(sys.executable).parent)},
+        env={"PATH": str(Path(sys.executable).parent), **(env or {})},
     )

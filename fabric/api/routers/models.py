@@ -24,6 +24,7 @@ def version_public(row: ModelVersionModel) -> ModelVersionPublic:
         framework=row.framework,
         uri=row.uri,
         entry=row.entry,
+        base=f"{row.base.model.name}@{row.base.version}" if row.base else None,
         sha256=row.sha256,
         signature=row.signature,
         metrics=row.metrics,
@@ -84,6 +85,7 @@ def register_version(
         source=body.source,
         framework=body.framework,
         entry=body.entry,
+        base=body.base,
         description=body.description,
         tags=body.tags,
     )

@@ -10,23 +10,33 @@ records of the project's own jobs, so one project's door never shows another's w
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from fabric.api.deps import ActorDep, BackendDep, SessionDep, SettingsDep, authenticate
+from fabric.api.deps import (
+    NO_TOKEN,
+    BackendDep,
+    ClientDep,
+    ClockDep,
+    SessionDep,
+    SettingsDep,
+    authenticate,
+    get_actor,
+)
+from fabric.api.errors import PlainUnauthenticated
 from fabric.api.schemas.jobs import JobCreate, PackagePublic
 from fabric.api.uploads import receive_package
 from fabric.auth.identity import client_address
 from fabric.backends.ray_jobs import fabric_resources
 from fabric.db.models import JobModel
-from fabric.errors import Conflict, FabricError, InvalidSpec
+from fabric.errors import Conflict, FabricError, InvalidSpec, Unauthenticated
 from fabric.runtime import messages
 from fabric.services.jobs import jobs, packages
-from fabric.services.tenancy import projects
+from fabric.services.tenancy.actor import Actor
 from fabric.states import JOB_ACTIVE, JobStatus
 
 router = APIRouter(prefix="/ray/{project}", tags=["ray"])
@@ -48,6 +58,33 @@ RAY_NAMES = {
     "resources": "entrypoint_resources",
     **{field: f"metadata.{key}" for field, key in METADATA.items()},
 }
+
+
+# Ray's tools are told to bring their own token (~/.ray/auth_token, RAY_AUTH_TOKEN) when a
+# door refuses them; the door says what it takes instead.
+TOKEN_HINT = (
+    "the Ray door takes a Fabric API token (create one with `fabric token create NAME`): pass "
+    """--headers '{"Authorization": "Bearer <Fabric API token>"}' to `ray job`; """
+    "Ray's own token (~/.ray/auth_token, RAY_AUTH_TOKEN) is not used here"
+)
+
+
+def door_actor(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    client: ClientDep,
+) -> Actor:
+    """The caller, as for any route; refused with what Ray's tools must send instead."""
+    try:
+        return get_actor(request, session, settings, clock, client)
+    except Unauthenticated as exc:
+        reason = "" if exc.message == NO_TOKEN else f"{exc.message}; "
+        raise PlainUnauthenticated(reason + TOKEN_HINT) from None
+
+
+DoorActorDep = Annotated[Actor, Depends(door_actor)]
 
 
 def _ray_name(loc: messages.Location) -> str:
@@ -86,14 +123,17 @@ class RaySubmitRequest(BaseModel):
             raise InvalidSpec("entrypoint_label_selector: Fabric places jobs by pool; leave it out")
         metadata = self.metadata or {}
         try:
-            return JobCreate(
-                entrypoint=self.entrypoint,
-                name=self.submission_id or self.job_id,
-                runtime_env=self.runtime_env or {},
-                resources=self.resources(),
-                pool=metadata.get(METADATA["pool"]),
-                timeout_seconds=metadata.get(METADATA["timeout_seconds"]),
-                max_retries=metadata.get(METADATA["max_retries"], 0),
+            # Ray's metadata holds strings: validated, so converted, as the fields' types.
+            return JobCreate.model_validate(
+                {
+                    "entrypoint": self.entrypoint,
+                    "name": self.submission_id or self.job_id,
+                    "runtime_env": self.runtime_env or {},
+                    "resources": self.resources(),
+                    "pool": metadata.get(METADATA["pool"]),
+                    "timeout_seconds": metadata.get(METADATA["timeout_seconds"]),
+                    "max_retries": metadata.get(METADATA["max_retries"], 0),
+                }
             )
         except ValidationError as exc:
             raise InvalidSpec(messages.describe(exc, _ray_name)) from None
@@ -131,8 +171,12 @@ def _details(job: JobModel) -> dict[str, Any]:
 
 
 @router.get("/api/version")
-def version(project: str, session: SessionDep, backend: BackendDep, actor: ActorDep) -> dict:
-    projects.get_for(session, actor, project)
+def version(project: str, backend: BackendDep, actor: DoorActorDep) -> dict:
+    """The Jobs API's version, to any signed-in caller whatever the project: the one door
+    route that checks no membership. To a 404 here Ray's client says only that the cluster
+    runs no Jobs API, whatever the body, while a later request's error it prints with the
+    body; so its next request says "project 'x' not found". The answer names only the
+    server's Ray, the same for every name: it tells nobody whether a project exists."""
     return {
         "version": JOBS_API_VERSION,
         "ray_version": backend.version(),
@@ -153,7 +197,7 @@ def package_exists(
     name: str,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: DoorActorDep,
 ) -> PackagePublic:
     _check_protocol(protocol)
     return PackagePublic.model_validate(packages.get(session, settings, actor, project, name))
@@ -167,7 +211,7 @@ async def upload_package(
     name: str,
     session: SessionDep,
     settings: SettingsDep,
-    actor: ActorDep,
+    actor: DoorActorDep,
 ) -> PackagePublic:
     _check_protocol(protocol)
     package = await receive_package(request, session, settings, actor, project, name)
@@ -181,7 +225,7 @@ def submit_job(
     session: SessionDep,
     settings: SettingsDep,
     backend: BackendDep,
-    actor: ActorDep,
+    actor: DoorActorDep,
 ) -> dict:
     request = body.as_fabric_job()
     if request.name is not None:
@@ -192,18 +236,18 @@ def submit_job(
 
 
 @router.get("/api/jobs/")
-def list_jobs(project: str, session: SessionDep, actor: ActorDep) -> list[dict]:
+def list_jobs(project: str, session: SessionDep, actor: DoorActorDep) -> list[dict]:
     return [_details(job) for job in jobs.list_for(session, actor, project, limit=1000)]
 
 
 @router.get("/api/jobs/{ref}")
-def get_job(project: str, ref: str, session: SessionDep, actor: ActorDep) -> dict:
+def get_job(project: str, ref: str, session: SessionDep, actor: DoorActorDep) -> dict:
     return _details(jobs.find(session, actor, project, ref))
 
 
 @router.get("/api/jobs/{ref}/logs")
 def job_logs(
-    project: str, ref: str, session: SessionDep, backend: BackendDep, actor: ActorDep
+    project: str, ref: str, session: SessionDep, backend: BackendDep, actor: DoorActorDep
 ) -> dict:
     job = jobs.find(session, actor, project, ref)
     return {"logs": jobs.logs(session, backend, actor, project, job.id)}
@@ -211,7 +255,7 @@ def job_logs(
 
 @router.post("/api/jobs/{ref}/stop")
 def stop_job(
-    project: str, ref: str, session: SessionDep, backend: BackendDep, actor: ActorDep
+    project: str, ref: str, session: SessionDep, backend: BackendDep, actor: DoorActorDep
 ) -> dict:
     job = jobs.find(session, actor, project, ref)
     was_active = job.status in JOB_ACTIVE
@@ -220,7 +264,7 @@ def stop_job(
 
 
 @router.delete("/api/jobs/{ref}")
-def delete_job(project: str, ref: str, session: SessionDep, actor: ActorDep) -> dict:
+def delete_job(project: str, ref: str, session: SessionDep, actor: DoorActorDep) -> dict:
     jobs.find(session, actor, project, ref)
     raise Conflict("Fabric keeps every job's record for usage and audit; jobs are not deleted")
 

@@ -19,6 +19,12 @@ class ModelVersionCreate(BaseModel):
     entry: str | None = Field(
         default=None, max_length=200, description="a custom model's 'module:Class'"
     )
+    base: str | None = Field(
+        default=None,
+        max_length=200,
+        description="a lora adapter's base, the llm version it adapts: MODEL@VERSION (an alias "
+        "is pinned to its version); by default the base its run recorded",
+    )
     description: str = Field(default="", max_length=2000)
     tags: dict[str, str] = Field(default_factory=dict)
 
@@ -29,6 +35,9 @@ class ModelVersionPublic(BaseModel):
     framework: str
     uri: str
     entry: str | None
+    base: str | None = Field(
+        default=None, description="a lora adapter's base, the llm version it adapts: MODEL@VERSION"
+    )
     sha256: str
     signature: dict[str, Any]
     metrics: dict[str, Any]

@@ -25,6 +25,11 @@ class TemplatePublic(BaseModel):
     workers: int = Field(description="Ray workers beside the driver when a job names none")
     worker_resources: dict[str, float] = Field(description="what each worker holds")
     outputs: dict[str, str] = Field(description="names written to the run's outputs.json")
+    environment: str = Field(
+        default="default",
+        description="the Python it runs in: `default`, the cluster's, or `llm`, the LLM "
+        "environment's (FABRIC_LLM_PYTHON)",
+    )
 
 
 class CustomTemplateCreate(BaseModel):

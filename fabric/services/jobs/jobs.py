@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fabric import names, runtime, storage
 from fabric.backends.base import BackendError, ClusterStarting, ComputeBackend, JobSpec, Runner
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import AllocationModel, JobModel, ProjectModel
 from fabric.errors import Conflict, InvalidSpec, NotFound, QuotaExceeded
 from fabric.runtime import environment, messages
@@ -49,7 +50,7 @@ def submit(
     **request: Any,
 ) -> JobModel:
     """Admit and start a job (see `create` for the request); it waits as QUEUED when it must."""
-    job = create(session, settings, actor, project_name, **request)
+    job = create(session, settings, backend, actor, project_name, **request)
     session.commit()
     if job.status == JobStatus.PENDING:
         start(session, settings, backend, actor, job)
@@ -59,6 +60,7 @@ def submit(
 def create(
     session: Session,
     settings: Settings,
+    backend: ComputeBackend,
     actor: Actor,
     project_name: str,
     *,
@@ -113,10 +115,11 @@ def create(
         pool=pool,
         timeout_seconds=timeout_seconds,
         max_retries=max_retries,
-        runner=_runner(warm, work.workers),
+        runner=_runner(warm, work.workers, "py_executable" in work.runtime_env),
         status=JobStatus.QUEUED,
         created_at=actor.now(),
     )
+    _fits_a_node(session, backend, actor, project, job)
     allocation = _admit(session, actor, project, job)
     _record(session, actor, project, job, allocation)
     return job
@@ -160,7 +163,7 @@ def _prepare(
                 session, settings, actor, project_name, template, params or {}
             )
         else:
-            prepared = templates.prepare(template, params or {})
+            prepared = templates.prepare(settings, template, params or {})
         entrypoint, params, template = prepared.entrypoint, prepared.params, prepared.reference
         runtime_env = runtime_envs.merge(prepared.runtime_env, runtime_env or {})
         resources = resources or prepared.resources
@@ -198,13 +201,68 @@ def _check(settings: Settings, project_name: str, work: _Work, name: str | None)
         raise InvalidSpec("worker_resources go with workers; this job starts none")
 
 
-def _runner(warm: bool | None, workers: int) -> Runner:
+def _fits_a_node(
+    session: Session, backend: ComputeBackend, actor: Actor, project: ProjectModel, job: JobModel
+) -> None:
+    """Refuse at once what no node of the cluster can hold: Ray would leave it PENDING for
+    ever, holding its quota. A QuotaExceeded that will never fit; a quota that refuses it for
+    good speaks first, as the limit the user was given."""
+    try:
+        sizes = backend.node_sizes(project.name, job.pool)
+    except BackendError:
+        return  # down or starting: submitting the job says so
+    parts = [("the job's driver", job.resources)]
+    if job.workers:
+        parts.append(("each of its workers", job.worker_resources))
+    for part, needs in parts:
+        if sizes and not any(_holds(size, needs) for size in sizes):
+            _refuse_if_never_admitted(session, actor, project, job)
+            largest = max(sizes, key=lambda size: (size.get("cpu", 0.0), size.get("gpu", 0.0)))
+            raise QuotaExceeded(
+                f"{part} asks for {_amounts(needs)}, more than any node of the cluster has "
+                f"(the largest: {_amounts(largest)}); Ray runs it on one node, so ask for less",
+                may_fit_later=False,
+            )
+
+
+def _refuse_if_never_admitted(
+    session: Session, actor: Actor, project: ProjectModel, job: JobModel
+) -> None:
+    try:
+        allocations.check(
+            session,
+            actor,
+            project.name,
+            resources=requested(job),
+            pool=job.pool,
+            expected_seconds=job.timeout_seconds,
+        )
+    except QuotaExceeded as exc:
+        if not exc.may_fit_later:
+            raise
+
+
+def _holds(size: dict[str, float], needs: dict[str, float]) -> bool:
+    return all(amount <= size.get(name, 0.0) + 1e-9 for name, amount in needs.items() if amount)
+
+
+def _amounts(resources: dict[str, float]) -> str:
+    return ", ".join(
+        f"{name} {amount:.1f} GiB" if name == "memory" else f"{name} {amount:g}"
+        for name, amount in sorted(resources.items())
+    )
+
+
+def _runner(warm: bool | None, workers: int, own_python: bool = False) -> Runner:
     """The warm runner when asked for, or when left open (None) for a job that starts no
-    workers: a job with workers is a Ray Job of its own."""
+    workers: a job with workers is a Ray Job of its own, and so is one in a Python of its
+    own (`py_executable`: the warm runner runs in the cluster's)."""
     if warm is None:
-        warm = not workers
+        warm = not workers and not own_python
     elif warm and workers:
         raise InvalidSpec("warm: a job with workers runs as a Ray Job of its own")
+    elif warm and own_python:
+        raise InvalidSpec("warm: a job in another Python environment runs as a Ray Job of its own")
     return Runner.WARM if warm else Runner.RAY_JOB
 
 
@@ -275,7 +333,18 @@ def admit(session: Session, actor: Actor, job: JobModel, project_name: str) -> A
         pool=job.pool,
         purpose=f"job {job.name}",
         expected_seconds=job.timeout_seconds,
+        # Billed from its start on the cluster (see `started`): not while it waits there.
+        metered_now=False,
     )
+
+
+def started(session: Session, job: JobModel, at: datetime) -> None:
+    """Record that the job runs on the cluster since `at`, and meter its allocation from
+    then; the caller commits. A retried job keeps its first start."""
+    if job.started_at is None:
+        job.started_at = at
+    if job.allocation_id is not None:
+        allocations.start_metering(session, job.allocation_id, at)
 
 
 def requested(job: JobModel) -> dict[str, float]:
@@ -404,6 +473,9 @@ def _spec(job: JobModel, runtime_env: dict[str, Any], env_vars: dict[str, str]) 
         },
         pool=job.pool,
         runner=Runner(job.runner),
+        # The job's own folder, so that files it makes with relative paths stay its own;
+        # code brought as a working_dir runs where Ray unpacked it.
+        cwd=None if "working_dir" in runtime_env else env_vars[environment.RUN_DIR],
     )
 
 
@@ -429,13 +501,14 @@ def finish(session: Session, actor: Actor, job: JobModel, status: JobStatus, mes
     under the project's lock: whoever sees the job ended sees its usage too.
     """
     allocations.lock_project(session, job.project_id)
-    ended = session.execute(
+    ended = rows_changed(
+        session,
         update(JobModel)
         .where(JobModel.id == job.id, JobModel.status.in_(JOB_ACTIVE))
-        .values(status=status, message=messages.truncate(message), ended_at=actor.now())
+        .values(status=status, message=messages.truncate(message), ended_at=actor.now()),
     )
     session.refresh(job)
-    if ended.rowcount == 0:
+    if ended == 0:
         session.rollback()
         return
     tokens.revoke_job_tokens(session, job.user_id, _token_name(job), actor.clock)

@@ -17,7 +17,7 @@ KEYS = {"env_vars", "pip", "working_dir", "py_modules", "excludes", "config"}
 
 
 def check(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None:
-    unknown = set(runtime_env) - KEYS
+    unknown = set(runtime_env) - KEYS - {"py_executable"}
     if unknown:
         raise InvalidSpec(
             f"runtime_env may not set {', '.join(sorted(unknown))}; "
@@ -31,7 +31,21 @@ def check(settings: Settings, project: str, runtime_env: dict[str, Any]) -> None
     reserved = sorted(k for k in env_vars if k.startswith(environment.PREFIX))
     if reserved:
         raise InvalidSpec(f"runtime_env.env_vars: {', '.join(reserved)} are set by Fabric")
+    _check_python(settings, runtime_env)
     packages.check_sources(settings, project, runtime_env)
+
+
+def _check_python(settings: Settings, runtime_env: dict[str, Any]) -> None:
+    """`py_executable` only as a template of the LLM environment sets it: that environment's
+    Python, never a program of the caller's choosing."""
+    if "py_executable" not in runtime_env:
+        return
+    llm = settings.llm_executable
+    if llm is None or runtime_env["py_executable"] != str(llm):
+        raise InvalidSpec(
+            "runtime_env.py_executable: only the LLM environment's Python (FABRIC_LLM_PYTHON), "
+            "as the templates that run in it set it"
+        )
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

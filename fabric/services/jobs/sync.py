@@ -10,6 +10,7 @@ conditional on the state it read, so that a user's stop meanwhile is never undon
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 from fabric.backends.base import BackendError, ComputeBackend, JobState
 from fabric.clock import Clock
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import JobModel
 from fabric.errors import FabricError, QuotaExceeded
 from fabric.runtime import messages, model_store
@@ -121,7 +123,7 @@ def _follow(
     now = clock.now()
     if state.status is JobStatus.RUNNING and job.status == JobStatus.PENDING:
         job.status = JobStatus.RUNNING
-        job.started_at = now
+        jobs.started(session, job, now)
         session.commit()
     timed_out = (
         job.status == JobStatus.RUNNING
@@ -139,15 +141,46 @@ def _follow(
 def _ended(
     session: Session, settings: Settings, actor: Actor, job: JobModel, state: JobState
 ) -> None:
-    if job.started_at is None and state.start_time:
-        # It ran and ended between two passes: Ray knows when it started.
-        job.started_at = datetime.fromtimestamp(state.start_time, UTC)
+    if job.started_at is None and state.start_time and state.status is not JobStatus.STOPPED:
+        # It ran and ended between two passes (0.2 s apart), or was seen only PENDING. Ray
+        # knows only when it was submitted: it is billed from there, which overcounts only a
+        # job that waited for the cluster and then ran for less than a pass.
+        jobs.started(session, job, datetime.fromtimestamp(state.start_time, UTC))
+    if state.status is JobStatus.FAILED:
+        state = replace(state, message=_with_last_lines(job, state.message))
     if state.status is JobStatus.FAILED and job.attempt <= job.max_retries:
         _retry_later(session, settings, actor, job, state)
         return
     jobs.finish(session, actor, job, state.status, state.message)
     if state.status is JobStatus.SUCCEEDED and job.template == model_store.REGISTER_TEMPLATE:
         registry.import_from_job(session, settings, actor, job)
+
+
+def _with_last_lines(job: JobModel, message: str) -> str:
+    """Ray's reason with the log's last lines after it, and where the whole log is.
+
+    Ray appends up to 20,000 characters of the log's end to its first line; stored as they
+    come, cut to the message's limit, they would keep the *first* of those lines and lose the
+    last ones, where the error is.
+    """
+    reason, _, logs = message.partition("\n")
+    if not logs.strip():
+        return message
+    reason = reason.split(", last available logs")[0].rstrip(":")
+    head = (
+        f"{reason} (its last lines below; the whole log: "
+        f"`fabric job logs {job.project.name} {job.id}`):"
+    )
+    room = messages.MESSAGE_LIMIT - len(head) - 1
+    lines = logs.rstrip().splitlines()
+    kept: list[str] = []
+    while lines and len(lines[-1]) < room:
+        room -= len(lines[-1]) + 1
+        kept.insert(0, lines.pop())
+    if not kept:
+        # One line longer than the room: its end, where the error is.
+        kept = [lines[-1][-room:]]
+    return "\n".join([head, *kept])
 
 
 def _retry_later(
@@ -195,13 +228,14 @@ def _submit_due(
     """
     lost_its_request = job.retry_at is None
     now = clock.now()
-    claimed = session.execute(
+    claimed = rows_changed(
+        session,
         update(JobModel)
         .where(JobModel.id == job.id, _awaiting_submit(settings, now))
-        .values(retry_at=now + timedelta(seconds=settings.job_submit_grace_seconds))
+        .values(retry_at=now + timedelta(seconds=settings.job_submit_grace_seconds)),
     )
     session.commit()
-    if claimed.rowcount == 0:
+    if claimed == 0:
         return
     session.refresh(job)
     if lost_its_request:
@@ -231,12 +265,13 @@ def _try_start(
         return True
     # PENDING with its allocation in one commit: no later pass admits it again, and should
     # this one die before Ray answers, the job is submitted as one that lost its request.
-    admitted = session.execute(
+    admitted = rows_changed(
+        session,
         update(JobModel)
         .where(JobModel.id == job.id, JobModel.status == JobStatus.QUEUED)
-        .values(status=JobStatus.PENDING, allocation_id=allocation.id)
+        .values(status=JobStatus.PENDING, allocation_id=allocation.id),
     )
-    if admitted.rowcount == 0:
+    if admitted == 0:
         # Stopped while it was being admitted: give the resources back.
         allocations.lock_project(session, job.project_id)
         allocations.meter(session, actor, job.project, allocation)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import graphlib
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import jsonschema
 from croniter import croniter
@@ -147,7 +147,11 @@ def _check_graph(spec: PipelineSpec) -> None:
             )
         unknown = [other for other in task.after if other not in spec.tasks]
         if unknown:
-            raise InvalidSpec(f"tasks.{name}.after: no task named {', '.join(unknown)}")
+            hint = messages.did_you_mean(unknown[0], set(spec.tasks) - {name})
+            raise InvalidSpec(
+                f"tasks.{name}.after: no task named {', '.join(unknown)}"
+                + (f" ({hint})" if hint else "")
+            )
         if name in task.after:
             raise InvalidSpec(f"tasks.{name}.after: a task cannot wait for itself")
     try:
@@ -198,8 +202,14 @@ def _check_references(spec: PipelineSpec, name: str, where: str) -> None:
         except pipeline_params.ParamError as exc:
             raise InvalidSpec(f"{here}: {exc}") from None
         for other in sorted(found.tasks - upstream):
-            why = "no such task" if other not in spec.tasks else "it is not upstream of this task"
-            raise InvalidSpec(f"{here}: refers to tasks.{other} ({why}; list it in `after`)")
+            if other == name:
+                why = "this task itself; a task cannot use its own outputs"
+            elif other in spec.tasks:
+                why = "it is not upstream of this task; list it in `after`"
+            else:
+                hint = messages.did_you_mean(other, set(spec.tasks) - {name})
+                why = "no such task" + (f"; {hint}" if hint else "")
+            raise InvalidSpec(f"{here}: refers to tasks.{other} ({why})")
         for variable in sorted(found.globals - set(spec.globals)):
             raise InvalidSpec(f"{here}: refers to globals.{variable}, which the pipeline lacks")
         known = pipeline_params.RUN_NAMES | {"tasks", "globals"}
@@ -212,13 +222,7 @@ def _check_references(spec: PipelineSpec, name: str, where: str) -> None:
 def _check_params(described: dict[str, Any], params: dict[str, Any], where: str) -> None:
     """Parameters without expressions must fit the template now; those with expressions
     must at least be parameters the template has."""
-    schema = described["parameters"]
-    known = set(schema.get("properties", {}))
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise InvalidSpec(
-            "; ".join(f"{where}.params.{name}: no such parameter" for name in unknown)
-        )
+    custom_templates.check_param_names(described["parameters"], params, f"{where}.params.")
     later = {name for name, value in params.items() if pipeline_params.is_templated(value)}
     now = {name: value for name, value in params.items() if name not in later}
     problems = [
@@ -247,7 +251,10 @@ def _param_errors(described: dict[str, Any], params: dict[str, Any]) -> list[tup
 def _json_field(error: jsonschema.ValidationError, params: dict[str, Any]) -> str:
     """The top-level parameter a JSON Schema error is about ("" for the whole object)."""
     if error.validator == "required" and not error.path:
-        missing = [name for name in error.validator_value if name not in params]
+        # The schema's list of required names; the stubs also allow the sentinel of an error
+        # made without a validator, which a validator's errors never carry.
+        required = cast("list[str]", error.validator_value)
+        missing = [name for name in required if name not in params]
         return str(missing[0]) if missing else ""
     return str(error.path[0]) if error.path else ""
 
@@ -263,6 +270,11 @@ def _check_request(
     workers = described["workers"] if task.workers is None else task.workers
     if task.warm and workers:
         raise InvalidSpec(f"{where}.warm: a task with workers runs as a Ray Job of its own")
+    if task.warm and described.get("environment", "default") != "default":
+        raise InvalidSpec(
+            f"{where}.warm: a task in the {described['environment']} environment runs as a Ray "
+            "Job of its own"
+        )
     total = jobs.total(
         task.resources or described["resources"] or jobs.DEFAULT_RESOURCES,
         workers,

@@ -22,6 +22,7 @@ from fabric import runtime, storage
 from fabric.backends.base import ComputeBackend, Feature
 from fabric.clock import Clock
 from fabric.config import Settings
+from fabric.db.dml import rows_changed
 from fabric.db.models import JobModel, PipelineModel, PipelineRunModel, PipelineTaskRunModel
 from fabric.errors import FabricError
 from fabric.runtime import messages
@@ -135,15 +136,16 @@ def _start_runs(session: Session, clock: Clock) -> None:
                 run.message = waiting
                 session.commit()
             continue
-        started = session.execute(
+        started = rows_changed(
+            session,
             update(PipelineRunModel)
             .where(
                 PipelineRunModel.id == run.id, PipelineRunModel.status == PipelineRunStatus.QUEUED
             )
-            .values(status=PipelineRunStatus.RUNNING, started_at=clock.now(), message="")
+            .values(status=PipelineRunStatus.RUNNING, started_at=clock.now(), message=""),
         )
         session.commit()
-        if started.rowcount:
+        if started:
             active[run.pipeline_id] += 1
 
 
@@ -301,6 +303,7 @@ def _start(
         job = jobs.create(
             session,
             settings,
+            backend,
             actor,
             project,
             template=spec.template,
@@ -368,7 +371,8 @@ def _end(
     owe the webhook call its pipeline asked for in the same update."""
     event = pipeline_alerts.owed(run, status, timed_out)
     alert = {"alert_event": event, "alert_status": AlertStatus.PENDING, "alert_at": now}
-    ended = session.execute(
+    ended = rows_changed(
+        session,
         update(PipelineRunModel)
         .where(PipelineRunModel.id == run.id, PipelineRunModel.status == run.status)
         .values(
@@ -376,10 +380,10 @@ def _end(
             message=messages.truncate(message),
             ended_at=now,
             **(alert if event else {}),
-        )
+        ),
     )
     session.commit()
-    if ended.rowcount:
+    if ended:
         log.info("pipeline %s run %s %s", run.pipeline.name, run.number, status)
         _expire(session, settings, run.pipeline)
 

@@ -62,7 +62,13 @@ def admit(
     pool: str | None = None,
     purpose: str = "",
     expected_seconds: float | None = None,
+    metered_now: bool = True,
 ) -> AllocationModel:
+    """Resources for the caller, held (and metered) from now; QuotaExceeded when refused.
+
+    With `metered_now` False, metering waits for `start_metering`: a job's allocation is
+    billed from its start on the cluster, not from its admission.
+    """
     project, pool_row, request = _prepare(
         session, actor, project_name, resources, pool, expected_seconds
     )
@@ -74,8 +80,19 @@ def admit(
     allocation = _grant(
         session, actor, project, resources, pool_row, purpose, expected_seconds, now
     )
+    if not metered_now:
+        allocation.metered_from = None
     session.commit()
     return allocation
+
+
+def start_metering(session: Session, allocation_id: int, at: datetime) -> None:
+    """Meter the allocation from `at` on, unless it is metered already; the caller commits."""
+    session.execute(
+        update(AllocationModel)
+        .where(AllocationModel.id == allocation_id, AllocationModel.metered_from.is_(None))
+        .values(metered_from=at)
+    )
 
 
 def _grant(
@@ -98,6 +115,7 @@ def _grant(
         expected_seconds=expected_seconds,
         state="active",
         created_at=now,
+        metered_from=now,
     )
     session.add(allocation)
     session.flush()
@@ -234,20 +252,24 @@ def meter(
     now = actor.now()
     allocation.state = "released"
     allocation.released_at = now
-    seconds = (now - allocation.created_at).total_seconds()
-    for resource, amount in allocation.resources.items():
-        session.add(
-            UsageModel(
-                project_id=project.id,
-                user_id=allocation.user_id,
-                allocation_id=allocation.id,
-                resource=resource,
-                amount=amount,
-                started_at=allocation.created_at,
-                ended_at=now,
-                resource_seconds=amount * seconds,
+    started = allocation.metered_from
+    seconds = 0.0
+    # None: a job that never started (stopped while it waited for the cluster) ran nothing.
+    if started is not None:
+        seconds = max((now - started).total_seconds(), 0.0)
+        for resource, amount in allocation.resources.items():
+            session.add(
+                UsageModel(
+                    project_id=project.id,
+                    user_id=allocation.user_id,
+                    allocation_id=allocation.id,
+                    resource=resource,
+                    amount=amount,
+                    started_at=started,
+                    ended_at=now,
+                    resource_seconds=amount * seconds,
+                )
             )
-        )
     audit.record(
         session,
         actor,

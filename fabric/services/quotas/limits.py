@@ -141,7 +141,7 @@ def usage_of(
     periods: set[tuple[str, Period]],
 ) -> Usage:
     """What a project (or one user in it) holds now, and has consumed in each given period."""
-    active = select(AllocationModel.resources, AllocationModel.created_at).where(
+    active = select(AllocationModel.resources, AllocationModel.metered_from).where(
         AllocationModel.project_id == project_id, AllocationModel.state == "active"
     )
     if user_id is not None:
@@ -166,8 +166,9 @@ def usage_of(
             for amount, started_at, ended_at in session.execute(ended)
         )
         total += sum(
-            held.get(resource, 0.0) * (now - max(created_at, start)).total_seconds()
-            for held, created_at in allocations
+            held.get(resource, 0.0) * max((now - max(metered_from, start)).total_seconds(), 0)
+            for held, metered_from in allocations
+            if metered_from is not None
         )
         consumed[(resource, period)] = total
     return Usage(running=dict(running), consumed=consumed)

@@ -31,7 +31,7 @@ from fabric.db.models import (
     ProjectModel,
 )
 from fabric.errors import Conflict, InvalidSpec, NotFound
-from fabric.runtime import messages
+from fabric.runtime import llm_files, messages
 from fabric.services import registry
 from fabric.services.quotas import admission as allocations
 from fabric.services.serving import serve_config
@@ -75,6 +75,11 @@ def _pin(
             row = registry.version_of(model, entry.version or entry.alias)
         except NotFound as exc:
             raise InvalidSpec(f"{where}: {exc.message}") from None
+        if row.framework in llm_files.FRAMEWORKS:
+            raise InvalidSpec(
+                f"{where}: {entry.model} version {row.version} is {row.framework}, served by "
+                "vLLM, not by a classic endpoint, which predicts from tables"
+            )
         entry.version = row.version
         if where != "mirror" and entry.key in pinned:
             raise InvalidSpec(f"{where}: {entry.model} version {row.version} is listed twice")

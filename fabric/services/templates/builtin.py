@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jobs as jobs_package
-from fabric.errors import InvalidSpec, NotFound
-from fabric.runtime import Template
+from fabric.config import Settings
+from fabric.errors import Conflict, InvalidSpec, NotFound
+from fabric.runtime import LLM_ENVIRONMENT, Template
 from fabric.runtime.cli import ParamsError, command, validate
+
+LLM_MISSING = "the LLM environment is not installed: run `make install` or set FABRIC_LLM_PYTHON"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ def describe(found: Found) -> dict[str, Any]:
         "workers": template.workers,
         "worker_resources": dict(template.worker_resources),
         "outputs": dict(template.outputs),
+        "environment": template.environment,
     }
 
 
@@ -81,8 +85,26 @@ class Prepared:
     runtime_env: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare(name: str, params: dict[str, Any]) -> Prepared:
-    """Validate `params` against the template's model (InvalidSpec naming the bad field)."""
+def python_of(settings: Settings, template: Template) -> str | None:
+    """The Python the template's job runs in: None for the cluster's own, the LLM
+    environment's for `llm` (Conflict when this server has none)."""
+    if template.environment != LLM_ENVIRONMENT:
+        return None
+    python = settings.llm_executable
+    if python is None:
+        raise Conflict(f"template {template.name}: {LLM_MISSING}")
+    # The local head runs jobs on this machine, so a Python that is not here is a mistake; on
+    # KubeRay the path is the pods' (an image with vLLM), which the server cannot see.
+    if settings.backend == "local" and not python.exists():
+        raise Conflict(f"template {template.name}: {LLM_MISSING} (FABRIC_LLM_PYTHON: no {python})")
+    return str(python)
+
+
+def prepare(settings: Settings, name: str, params: dict[str, Any]) -> Prepared:
+    """Validate `params` against the template's model (InvalidSpec naming the bad field).
+
+    A template of the LLM environment runs with its Python, as the entrypoint's interpreter
+    and as the job's `runtime_env.py_executable`, which the workers it starts inherit."""
     try:
         found = get(name)
     except NotFound as exc:
@@ -91,11 +113,13 @@ def prepare(name: str, params: dict[str, Any]) -> Prepared:
         valid = validate(found.template.params, params, where="params.")
     except ParamsError as exc:
         raise InvalidSpec(str(exc)) from None
+    python = python_of(settings, found.template)
     return Prepared(
         reference=name,
-        entrypoint=command(found.module, valid),
+        entrypoint=command(found.module, valid, python or "python"),
         params=valid.model_dump(mode="json"),
         resources=dict(found.template.resources),
         workers=found.template.workers,
         worker_resources=dict(found.template.worker_resources),
+        runtime_env={"py_executable": python} if python else {},
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from fabric import storage
 from fabric.config import Settings
 from fabric.db.models import CustomTemplateModel, ProjectModel
 from fabric.errors import InvalidSpec, NotFound
-from fabric.runtime.cli import to_args
+from fabric.runtime.cli import ParamsError, check_names, to_args
 from fabric.services.jobs import packages, runtime_envs
 from fabric.services.quotas import admission as allocations
 from fabric.services.templates.builtin import Prepared
@@ -290,9 +291,22 @@ def set_published(
     return template
 
 
+def check_param_names(schema: dict[str, Any], names: Iterable[str], where: str) -> None:
+    """InvalidSpec naming each parameter that a template's JSON Schema does not declare, with
+    the closest declared names (`fabric.runtime.cli.check_names`); a schema that declares
+    `additionalProperties` (other than false) or `patternProperties` takes other names too."""
+    if schema.get("additionalProperties", False) is not False or "patternProperties" in schema:
+        return
+    try:
+        check_names(names, schema.get("properties", {}), where)
+    except ParamsError as exc:
+        raise InvalidSpec(str(exc)) from None
+
+
 def _check_params(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The parameters with the schema's top-level defaults filled in; InvalidSpec naming
     every field that does not fit."""
+    check_param_names(schema, params, "params.")
     defaults = {
         name: spec["default"]
         for name, spec in schema.get("properties", {}).items()

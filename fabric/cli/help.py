@@ -1,0 +1,32 @@
+"""What `fabric ... --help` shows beside each parameter: its metavar or choices, never a type.
+
+Typer (0.29) prints every parameter's Python type beside it (`<str>`, `<list[str]>`, `<float>`,
+and `<bool>` even beside a flag such as `--help`). Fabric's help text says in words what a
+value is (`NAME=VALUE`, `cpu (cores), memory (GiB)`), so beside a parameter stands only what
+adds to that: the metavar it was given, or the values it may take. Typer makes its parameter
+objects itself, with no say over their class, so the one way to change what they show is
+their class's method; `fabric.cli.main` does it once, before the app is built.
+"""
+
+from __future__ import annotations
+
+from typer import _click  # Typer vendors Click
+from typer.core import TyperArgument, TyperOption
+
+
+def _option_shown(self: TyperOption, ctx: _click.Context) -> str | None:
+    if self.metavar is not None:
+        return self.metavar
+    # Empty, not None: Click's plain help (TYPER_USE_RICH=0) prints this after the option.
+    return self.display_type(ctx) if self.type_descriptor.is_choice else ""
+
+
+def _argument_shown(self: TyperArgument, ctx: _click.Context) -> str | None:
+    # The argument's name (or metavar) is in the column beside already.
+    return self.display_type(ctx) if self.type_descriptor.is_choice else None
+
+
+def hide_type_tags() -> None:
+    """Show beside each option its metavar or choices, and beside an argument its choices."""
+    TyperOption.display_type_rich = _option_shown  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = _argument_shown  # type: ignore[method-assign]
