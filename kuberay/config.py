@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from kubernetes.utils import parse_quantity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Kubernetes' quantity grammar (the CRDs' own pattern): 2, 0.5, 500m, 8Gi, 1e3.
@@ -106,6 +105,9 @@ class WorkerGroup(Size):
 
     def offers(self) -> dict[str, float]:
         """What one worker pod offers Ray, in the platform's units (memory in GiB)."""
+        # Here, not at the top: the kubernetes package costs every `fabric` command 0.2 s.
+        from kubernetes.utils import parse_quantity
+
         sizes = {
             "cpu": float(parse_quantity(self.cpu)),
             "memory": float(parse_quantity(self.memory)) / 2**30,
