@@ -88,8 +88,8 @@ def running_server(
     **overrides: object,
 ) -> Iterator[Server]:
     """A server on the database; on the fake compute backend if given, else on the Ray head
-    that `overrides` name, whose warm runner it stops as it ends (a head with a job still
-    running takes half a minute to stop)."""
+    that `overrides` name, whose warm runner it stops as it ends: no server's light jobs
+    outlive it on the session's shared head, holding its CPUs."""
     settings = Settings(
         home=home,
         database_url=database_url,
