@@ -3,7 +3,8 @@
 Typer (0.29) prints every parameter's Python type beside it (`<str>`, `<list[str]>`, `<float>`,
 and `<bool>` even beside a flag such as `--help`). Fabric's help text says in words what a
 value is (`NAME=VALUE`, `cpu (cores), memory (GiB)`), so beside a parameter stands only what
-adds to that: the metavar it was given, or the values it may take. Typer makes its parameter
+adds to that: the metavar it was given, the values it may take, or (for an option that takes
+a value, not a flag) its name, so that it does not read as a flag. Typer makes its parameter
 objects itself, with no say over their class, so the one way to change what they show is
 their class's method; `fabric.cli.main` does it once, before the app is built.
 """
@@ -17,8 +18,11 @@ from typer.core import TyperArgument, TyperOption
 def _option_shown(self: TyperOption, ctx: _click.Context) -> str | None:
     if self.metavar is not None:
         return self.metavar
-    # Empty, not None: Click's plain help (TYPER_USE_RICH=0) prints this after the option.
-    return self.display_type(ctx) if self.type_descriptor.is_choice else ""
+    if self.type_descriptor.is_choice:
+        return self.display_type(ctx)
+    # Empty, not None, for a flag: Click's plain help (TYPER_USE_RICH=0) prints this after
+    # the option. One that takes a value shows its name, as argparse does: `--user USER`.
+    return "" if self.is_flag or self.count or not self.name else self.name.upper()
 
 
 def _argument_shown(self: TyperArgument, ctx: _click.Context) -> str | None:

@@ -149,6 +149,9 @@ def test_help_shows_no_type_tags(words: list[str]) -> None:
 def test_help_still_shows_the_values_an_option_takes() -> None:
     shown = CliRunner().invoke(app, ["quota", "set", "--help"]).stdout
     assert "<single|concurrent|total>" in shown and "<hour|day|week|month>" in shown
+    # An option that takes a value says so by its name, so it does not read as a flag.
+    assert re.search(r"--user\s+USER\s", shown), shown
+    assert re.search(r"--help\s+Show", shown), "a flag shows nothing beside it"
 
 
 def test_token_secret_is_printed_once_and_never_listed(server: Server, fabric: Fabric) -> None:
