@@ -229,17 +229,22 @@ def _refuse_if_never_admitted(
     session: Session, actor: Actor, project: ProjectModel, job: JobModel
 ) -> None:
     try:
-        allocations.check(
-            session,
-            actor,
-            project.name,
-            resources=requested(job),
-            pool=job.pool,
-            expected_seconds=job.timeout_seconds,
-        )
+        _check_quota(session, actor, project, job)
     except QuotaExceeded as exc:
         if not exc.may_fit_later:
             raise
+
+
+def _check_quota(session: Session, actor: Actor, project: ProjectModel, job: JobModel) -> None:
+    """QuotaExceeded when the quota would refuse the job now; admits nothing."""
+    allocations.check(
+        session,
+        actor,
+        project.name,
+        resources=requested(job),
+        pool=job.pool,
+        expected_seconds=job.timeout_seconds,
+    )
 
 
 def _holds(size: dict[str, float], needs: dict[str, float]) -> bool:
@@ -304,14 +309,7 @@ def _admit(
     """
     try:
         if _has_queued(session, project.id):
-            allocations.check(
-                session,
-                actor,
-                project.name,
-                resources=requested(job),
-                pool=job.pool,
-                expected_seconds=job.timeout_seconds,
-            )
+            _check_quota(session, actor, project, job)
             return None
         return admit(session, actor, job, project.name)
     except QuotaExceeded as exc:
