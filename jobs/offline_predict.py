@@ -109,8 +109,10 @@ def run(params: Params) -> dict[str, Any]:
         each = {"CPU": 0}
         print(f"{NAME}: no workers granted; predicting in one actor on the CPU", flush=True)
     _ray.connect()
-    # Reading and writing take a worker's CPU share too, not Ray Data's default of one CPU.
-    io = {"num_cpus": each.get("CPU", 0)}
+    # The actors hold the whole grant for the job's life, so reading and writing ask for no
+    # CPU of their own (Ray Data's default is one): asking for more than the grant left them
+    # waiting behind other projects' jobs while the actors idled, and the job stalled.
+    io = {"num_cpus": 0}
     dataset = ray.data.read_parquet(params.dataset, ray_remote_args=io)
     schema = dataset.schema()
     assert schema is not None, "a Parquet dataset has a schema"
