@@ -16,6 +16,7 @@ from fabric.backends.local_head import LocalRayHead
 from fabric.backends.ray_jobs import RayJobsApi, fabric_resources
 from fabric.backends.warm import WarmRunner, is_warm
 from fabric.runtime.serve_contract import ServeStatus, read_status
+from fabric.states import EndpointStatus
 
 
 class LocalRayBackend:
@@ -76,13 +77,19 @@ class LocalRayBackend:
 
     def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
         """Serve's config is the whole head's: keep the other projects' applications as Serve
-        has them, under a lock so that two projects' changes never overwrite each other."""
+        has them, under a lock so that two projects' changes never overwrite each other.
+
+        An application Serve is still deleting is left out: put back in the config, it would
+        be deployed again, and its replicas would hold their CPUs with no endpoint left to
+        own them."""
         with self._serve_lock:
             deployed = self.api.serve_applications()
             others = [
                 app["deployed_app_config"]
                 for name, app in deployed.items()
-                if not name.startswith(f"{project}.") and app.get("deployed_app_config")
+                if not name.startswith(f"{project}.")
+                and app.get("deployed_app_config")
+                and app.get("status") != EndpointStatus.DELETING
             ]
             port = self.head.settings.ray_serve_port
             self.api.apply_serve(

@@ -25,8 +25,9 @@ def _submit(client: httpx.Client, project: str, **body: Any) -> httpx.Response:
 
 
 def _wait(client: httpx.Client, project: str, job_id: int, statuses: set[str]) -> dict[str, Any]:
+    path = f"/api/v1/projects/{project}/jobs/{job_id}"
     return wait_for(
-        lambda: client.get(f"/api/v1/projects/{project}/jobs/{job_id}").json(), statuses
+        lambda: client.get(path).json(), statuses, stop=lambda: client.post(f"{path}/stop")
     )
 
 

@@ -27,7 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from fabric.backends.base import BackendRefused, ClusterInfo, Feature, JobSpec, JobState, Runner
+from fabric.backends.base import (
+    BackendRefused,
+    BackendUnavailable,
+    ClusterInfo,
+    Feature,
+    JobSpec,
+    JobState,
+    Runner,
+)
 from fabric.backends.ray_jobs import follow
 from fabric.runtime.serve_contract import ServeStatus, read_status
 from fabric.states import JobStatus
@@ -94,6 +102,8 @@ class FakeBackend:
     applications: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Applications that a test wants to fail their deploy, with Serve's message.
     failing: dict[str, str] = field(default_factory=dict)
+    # While set, Serve cannot be reached: a config applied now is not taken.
+    serve_down: bool = False
     released: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -247,6 +257,8 @@ class FakeBackend:
         )
 
     def apply_serve_config(self, project: str, applications: list[dict[str, Any]]) -> None:
+        if self.serve_down:
+            raise BackendUnavailable("Ray Serve did not answer")
         with self._lock:
             for name in [name for name in self.applications if name.startswith(f"{project}.")]:
                 del self.applications[name]

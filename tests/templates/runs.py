@@ -39,7 +39,12 @@ def finish(
     Ray Train and Tune jobs spend 30-50 s starting workers on two cores: hence the timeout.
     """
     with server.client(token) as client:
-        job = wait_for(lambda: client.get(path).json(), {"SUCCEEDED", "FAILED", "STOPPED"}, timeout)
+        job = wait_for(
+            lambda: client.get(path).json(),
+            {"SUCCEEDED", "FAILED", "STOPPED"},
+            timeout,
+            stop=lambda: client.post(f"{path}/stop"),
+        )
         logs = client.get(f"{path}/logs").text
     assert job["status"] == "SUCCEEDED", f"{job['message']}\n{logs}"
     run_dir = (

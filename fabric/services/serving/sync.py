@@ -39,12 +39,23 @@ class ServeSync:
         projects = session.scalars(select(ProjectModel).where(ProjectModel.id.in_(ids))).all()
         wanted = {project.name for project in projects}
         for name in set(self._applied) - wanted:
-            self._applied.pop(name)
+            self._clear(backend, name)
         for project in projects:
             try:
                 self._project(session, backend, project, clock)
             except BackendError as exc:
                 log.info("Serve of project %s not reachable: %s", project.name, exc)
+
+    def _clear(self, backend: ComputeBackend, project: str) -> None:
+        """Take a project whose last endpoint went away off Serve. The delete applies this
+        itself; when Serve refused it then, nothing else would, and the replicas would hold
+        their CPUs for good: so it is tried again each pass until Serve takes it."""
+        try:
+            backend.apply_serve_config(project, [])
+        except BackendError as exc:
+            log.info("Serve of project %s not cleared yet: %s", project, exc)
+            return
+        self._applied.pop(project)
 
     def _project(
         self, session: Session, backend: ComputeBackend, project: ProjectModel, clock: Clock

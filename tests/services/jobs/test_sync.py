@@ -52,7 +52,8 @@ def test_a_failed_attempt_waits_its_backoff_then_runs_again(world: World) -> Non
     assert waiting.message.startswith("retrying at ")
     assert "(in 30 s): attempt 1 failed" in waiting.message
     assert waiting.retry_at is not None
-    assert 29 < (waiting.retry_at - world.clock.now()).total_seconds() <= 30
+    # Real time passes between the pass that set it and this read: seconds, under load.
+    assert 20 < (waiting.retry_at - world.clock.now()).total_seconds() <= 30
     assert world.allocation(waiting.allocation_id or 0).state == "active", "held while waiting"
     assert reconciler.reconcile_once()
     assert world.job(job.id).attempt == 1, "not before its time"

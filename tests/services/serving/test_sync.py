@@ -1,0 +1,51 @@
+"""The Serve step of the reconciler, on a server on the fake backend: what it does when Serve
+did not take a change as it was made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import stacks
+from tests.factories import create_project
+from tests.jobs import wait_until
+from tests.server import Server
+
+ON_FAKE = pytest.mark.stacks(stacks.SQLITE_FAKE)
+
+
+@ON_FAKE
+def test_a_last_endpoint_deleted_while_serve_is_down_leaves_serve_once_it_is_back(
+    server: Server,
+) -> None:
+    """Its replicas would otherwise hold their CPUs for good: no endpoint is left for the
+    reconciler to apply the project's config for."""
+    fake = server.fake
+    assert fake is not None
+    project = create_project(server)
+    base = f"/api/v1/projects/{project.name}"
+    incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "model.joblib").write_bytes(b"not read: nothing serves it")
+    app = f"{project.name}.churn"
+    with server.client(project.owner.token) as client:
+        client.post(
+            f"{base}/models/churn/versions", json={"source": str(incoming / "model.joblib")}
+        ).raise_for_status()
+        client.put(
+            f"{base}/endpoints/churn",
+            json={"versions": [{"model": "churn", "version": 1}], "cpu": 0.05},
+        ).raise_for_status()
+        wait_until(
+            lambda: client.get(f"{base}/endpoints/churn").json(),
+            lambda e: e["healthy_revision"] == 1,
+        )
+        assert app in fake.applications
+        fake.serve_down = True
+        try:
+            assert client.delete(f"{base}/endpoints/churn").status_code == 204
+            assert app in fake.applications, "Serve did not take the delete"
+        finally:
+            fake.serve_down = False
+    wait_until(lambda: {"apps": list(fake.applications)}, lambda s: app not in s["apps"], 30)
