@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.server import Server
 
@@ -58,3 +59,22 @@ def create_project(server: Server) -> Project:
                 f"/api/v1/projects/{name}/members/{user.username}", json={"role": role}
             ).raise_for_status()
     return Project(name, owner, member, viewer)
+
+
+def deploy_unserved_endpoint(server: Server, project: Project, name: str = "churn") -> None:
+    """An endpoint `name` of one model version of the same name, deployed by the project's
+    owner, whose artifact is never read: on the fake backend nothing serves it, which is all
+    tests of the endpoint's gate and of its Serve config need."""
+    incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    artifact = incoming / f"{name}.joblib"
+    artifact.write_bytes(b"not read: nothing serves it")
+    base = f"/api/v1/projects/{project.name}"
+    with server.client(project.owner.token) as client:
+        client.post(
+            f"{base}/models/{name}/versions", json={"source": str(artifact)}
+        ).raise_for_status()
+        client.put(
+            f"{base}/endpoints/{name}",
+            json={"versions": [{"model": name, "version": 1}], "cpu": 0.05},
+        ).raise_for_status()

@@ -11,14 +11,21 @@ import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from fabric.api.endpoint_gate import EndpointGate, Pass
 from tests import stacks
-from tests.factories import PASSWORD, Project, User, create_project, create_user, login
+from tests.factories import (
+    PASSWORD,
+    Project,
+    User,
+    create_project,
+    create_user,
+    deploy_unserved_endpoint,
+    login,
+)
 from tests.server import Server
 
 ON_FAKE = pytest.mark.stacks(stacks.SQLITE_FAKE)
@@ -65,17 +72,7 @@ class Scene:
 def scene(server: Server) -> Iterator[Scene]:
     project = create_project(server)
     scene = Scene(server, project)
-    incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
-    incoming.mkdir(parents=True)
-    (incoming / "model.joblib").write_bytes(b"not read: nothing serves it")
-    with scene.owner() as client:
-        client.post(
-            f"{scene.base}/models/churn/versions", json={"source": str(incoming / "model.joblib")}
-        ).raise_for_status()
-        client.put(
-            f"{scene.base}/endpoints/churn",
-            json={"versions": [{"model": "churn", "version": 1}], "cpu": 0.05},
-        ).raise_for_status()
+    deploy_unserved_endpoint(server, project)
     yield scene
     with scene.owner() as client:
         client.delete(f"{scene.base}/endpoints/churn")

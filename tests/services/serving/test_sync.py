@@ -3,12 +3,10 @@ did not take a change as it was made."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests import stacks
-from tests.factories import create_project
+from tests.factories import create_project, deploy_unserved_endpoint
 from tests.jobs import wait_until
 from tests.server import Server
 
@@ -25,18 +23,9 @@ def test_a_last_endpoint_deleted_while_serve_is_down_leaves_serve_once_it_is_bac
     assert fake is not None
     project = create_project(server)
     base = f"/api/v1/projects/{project.name}"
-    incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
-    incoming.mkdir(parents=True)
-    (incoming / "model.joblib").write_bytes(b"not read: nothing serves it")
     app = f"{project.name}.churn"
+    deploy_unserved_endpoint(server, project)
     with server.client(project.owner.token) as client:
-        client.post(
-            f"{base}/models/churn/versions", json={"source": str(incoming / "model.joblib")}
-        ).raise_for_status()
-        client.put(
-            f"{base}/endpoints/churn",
-            json={"versions": [{"model": "churn", "version": 1}], "cpu": 0.05},
-        ).raise_for_status()
         wait_until(
             lambda: client.get(f"{base}/endpoints/churn").json(),
             lambda e: e["healthy_revision"] == 1,
