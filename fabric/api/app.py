@@ -14,6 +14,8 @@ from fabric import __version__
 from fabric.api import errors
 from fabric.api.endpoint_gate import EndpointGate
 from fabric.api.endpoint_metrics import EndpointMetrics
+from fabric.api.llm_door import LlmDoor
+from fabric.api.rate_limits import RateLimiter
 from fabric.api.routers import (
     audit,
     auth,
@@ -113,6 +115,10 @@ def create_app(
     app.state.sessionmaker = sessions
     app.state.gate = EndpointGate(sessions, clock, backend, settings.endpoint_auth_cache_seconds)
     app.state.endpoint_metrics = EndpointMetrics()
+    app.state.rate_limiter = RateLimiter()
+    app.state.llm_door = LlmDoor(
+        app.state.endpoint_metrics, app.state.rate_limiter, sessions, clock
+    )
     errors.install(app)
     routers = (
         health,

@@ -20,6 +20,7 @@ from fabric.auth import secrets
 from fabric.backends.base import ComputeBackend
 from fabric.clock import Clock
 from fabric.services.serving import keys as endpoint_keys
+from fabric.services.serving.specs import EndpointKind
 
 # Beyond this many remembered callers, start afresh rather than grow without bound.
 MAX_PASSES = 10_000
@@ -27,12 +28,27 @@ MAX_PASSES = 10_000
 
 @dataclass(frozen=True)
 class Pass:
-    """What a call needs once admitted: where Serve is, and the endpoint's mirror."""
+    """What a call needs once admitted: where Serve is, the endpoint's mirror, its kind and
+    limits, and who calls (for an llm endpoint's usage)."""
 
     address: str
     mirror: str | None
     mirror_percent: float
     expires: float
+    kind: str = EndpointKind.CLASSIC
+    # An llm endpoint's base model, MODEL@VERSION, as metrics and usage name it.
+    label: str = "none"
+    project_id: int = 0
+    caller: str = "anonymous"
+    key_id: int | None = None
+    key_name: str | None = None
+    user_id: int | None = None
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+    @property
+    def llm(self) -> bool:
+        return self.kind == EndpointKind.LLM
 
 
 class EndpointGate:
@@ -67,13 +83,26 @@ class EndpointGate:
 
     def _check(self, project: str, endpoint: str, secret: str | None) -> Pass:
         with self._sessions() as session:
-            row = endpoint_keys.authorize(session, self._clock, project, endpoint, secret)
-            mirror = row.spec.get("mirror")
+            caller = endpoint_keys.authorize(session, self._clock, project, endpoint, secret)
+            spec = caller.endpoint.spec
+            project_id = caller.endpoint.project_id
+        mirror = spec.get("mirror")
+        limit = spec.get("rate_limit") or {}
+        served = spec["versions"][0]
         return Pass(
             address=self._backend.serve_address(project),
             mirror=f"{mirror['model']}@{mirror['version']}" if mirror else None,
             mirror_percent=mirror["percent"] if mirror else 0.0,
             expires=time.monotonic() + self._ttl,
+            kind=spec.get("kind", EndpointKind.CLASSIC),
+            label=f"{served['model']}@{served['version']}",
+            project_id=project_id,
+            caller=caller.identity,
+            key_id=caller.key_id,
+            key_name=caller.key_name,
+            user_id=caller.user_id,
+            requests_per_minute=limit.get("requests_per_minute"),
+            tokens_per_minute=limit.get("tokens_per_minute"),
         )
 
     def forget(self) -> None:

@@ -12,6 +12,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Between two tokens of a stream: milliseconds on a GPU, tens of them on a CPU.
+TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# The samples a summary of calls reads.
+CALL_SAMPLES = ("fabric_endpoint_requests_total", "fabric_endpoint_request_seconds_sum")
+RATE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 
 
 class EndpointMetrics:
@@ -38,6 +43,62 @@ class EndpointMetrics:
             registry=self.registry,
         )
 
+        # llm endpoints: what the door reads of each answer's tokens and their timing.
+        self.tokens = Counter(
+            "fabric_endpoint_tokens",
+            "Tokens of llm endpoint calls, by kind (prompt, completion); their rate is "
+            "tokens per second.",
+            [*labels, "kind"],
+            registry=self.registry,
+        )
+        self.first_token = Histogram(
+            "fabric_endpoint_time_to_first_token_seconds",
+            "From a streamed call's arrival at the server to its first token.",
+            labels,
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.between_tokens = Histogram(
+            "fabric_endpoint_inter_token_latency_seconds",
+            "Between two successive tokens (stream chunks) of a streamed call.",
+            labels,
+            buckets=TOKEN_BUCKETS,
+            registry=self.registry,
+        )
+        self.output_rate = Histogram(
+            "fabric_endpoint_output_tokens_per_second",
+            "Completion tokens per second of each call, from its arrival to its end.",
+            labels,
+            buckets=RATE_BUCKETS,
+            registry=self.registry,
+        )
+
+    def observe_tokens(
+        self, project: str, endpoint: str, version: str, prompt: int, completion: int
+    ) -> None:
+        self.tokens.labels(project, endpoint, version, "prompt").inc(prompt)
+        self.tokens.labels(project, endpoint, version, "completion").inc(completion)
+
+    def observe_stream(
+        self,
+        project: str,
+        endpoint: str,
+        version: str,
+        first_token: float | None,
+        gaps: list[float],
+    ) -> None:
+        if first_token is not None:
+            self.first_token.labels(project, endpoint, version).observe(first_token)
+        between = self.between_tokens.labels(project, endpoint, version)
+        for gap in gaps:
+            between.observe(gap)
+
+    def observe_rate(
+        self, project: str, endpoint: str, version: str, completion: int, seconds: float
+    ) -> None:
+        if completion and seconds > 0:
+            self.output_rate.labels(project, endpoint, version).observe(completion / seconds)
+
     def observe(self, project: str, endpoint: str, version: str, code: int, seconds: float) -> None:
         self.requests.labels(project, endpoint, version, str(code)).inc()
         self.latency.labels(project, endpoint, version).observe(seconds)
@@ -60,6 +121,8 @@ class EndpointMetrics:
                 if sample.name == "fabric_endpoint_mirrored_requests_total":
                     counts = mirrored.setdefault(labels["version"], {"ok": 0, "error": 0})
                     counts[labels["outcome"]] += sample.value
+                    continue
+                if sample.name not in CALL_SAMPLES:
                     continue
                 entry = calls.setdefault(
                     labels["version"], {"requests": 0, "errors": 0, "client_errors": 0, "sum": 0}

@@ -105,6 +105,9 @@ class ComputeBackend(Protocol):
     """
 
     features: frozenset[Feature]
+    # The LLM environment's Python on the cluster's nodes (FABRIC_LLM_PYTHON, else the
+    # checkout's `.venv-llm`): what llm endpoints run in; None when there is none.
+    llm_python: str | None
 
     def version(self) -> str:
         """The Ray version of the platform's cluster; BackendUnavailable when it is down."""

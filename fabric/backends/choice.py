@@ -36,4 +36,6 @@ def make_backend(settings: Settings, members: Callable[[str], Sequence[str]]) ->
         settings.storage_root,
         ready_timeout_seconds=settings.kuberay_ready_timeout_seconds,
         idle_seconds=settings.kuberay_idle_seconds,
+        # A path in the Ray pods (an image with vLLM), which the server cannot check.
+        llm_python=str(settings.llm_executable) if settings.llm_executable else None,
     )

@@ -71,6 +71,7 @@ class KubeRayBackend:
         idle_seconds: float = 3600,
         jobs_api: Callable[[str, dict[str, str]], RayJobsApi] = RayJobsApi,
         clock: Callable[[], float] = time.monotonic,
+        llm_python: str | None = None,
     ) -> None:
         self.kube = kube
         self.config = config
@@ -83,6 +84,7 @@ class KubeRayBackend:
         # Each ready cluster's Serve ingress (its head service), found with its Jobs API.
         self._serve_urls: dict[str, str] = {}
         self._clock = clock
+        self.llm_python = llm_python
         self._apis: dict[str, RayJobsApi] = {}
         self._starting: dict[str, float] = {}
         self._used: dict[str, float] = {}

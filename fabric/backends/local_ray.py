@@ -28,6 +28,8 @@ class LocalRayBackend:
         self._serve_lock = threading.Lock()
         self._node_sizes: list[dict[str, float]] | None = None
         settings = head.settings
+        llm = settings.llm_executable
+        self.llm_python = str(llm) if llm is not None and llm.exists() else None
         self.warm = WarmRunner(
             self.api, settings.home / "warm-runner", settings.warm_runner_idle_seconds
         )

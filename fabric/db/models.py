@@ -199,6 +199,25 @@ class UsageModel(Base):
     resource_seconds: Mapped[float] = mapped_column(Float)
 
 
+class TokenUsageModel(Base):
+    """Tokens of one call of an llm endpoint: who called (key, user), and what it cost.
+    Endpoint and key are named, not referenced: usage outlives them."""
+
+    __tablename__ = "token_usage"
+    __table_args__ = (Index("ix_token_usage_project_at", "project_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    endpoint: Mapped[str] = mapped_column(String(63))
+    model: Mapped[str] = mapped_column(String(200))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    prompt_tokens: Mapped[int] = mapped_column(Integer)
+    completion_tokens: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEventModel(Base):
     """Who did what, when, from where. Names are copied, not referenced, so history outlives
     the objects it speaks of."""

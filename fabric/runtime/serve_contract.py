@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-# What every endpoint's application runs: the router, bound to one ModelServer per version.
+# What a classic endpoint's application runs: the router, bound to one ModelServer per version.
 IMPORT_PATH = "serve_apps.router:app_builder"
+# What an llm endpoint's application runs, in the LLM environment: Ray Serve's LLM app.
+LLM_IMPORT_PATH = "serve_apps.llm:app_builder"
 # The router's deployment; each version's deployment is named by its `VersionArgs.name`.
 ROUTER_DEPLOYMENT = "router"
 # A call names the version it wants (`3` or `churn@3`); the server mirrors traffic with it.
@@ -56,6 +58,20 @@ class EndpointArgs(BaseModel):
             if len(set(values)) != len(values):
                 raise ValueError(f"two versions share a {key}: {', '.join(values)}")
         return self
+
+
+class LlmArgs(BaseModel):
+    """The `args` of an llm endpoint's application: one base model on vLLM, and how it runs."""
+
+    endpoint: str = Field(description="PROJECT/NAME")
+    revision: int | None = None
+    model: str = Field(description="the id clients name as `model`: the registered model's")
+    label: str = Field(description="MODEL@VERSION, as the usage report and metrics name it")
+    uri: str = Field(description="the version's Hugging Face folder")
+    engine: dict[str, Any] = Field(description="vLLM's engine arguments")
+    deployment: dict[str, Any] = Field(description="Serve's options for the engine's replicas")
+    bundle: dict[str, float] = Field(description="what each engine worker asks of Ray")
+    workers: int = Field(default=1, ge=1, description="tensor-parallel workers per replica")
 
 
 class _Reported(BaseModel):

@@ -105,6 +105,7 @@ class FakeBackend:
     # While set, Serve cannot be reached: a config applied now is not taken.
     serve_down: bool = False
     released: list[str] = field(default_factory=list)
+    llm_python: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()

@@ -17,8 +17,11 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from fabric.api import llm_door
 from fabric.api.endpoint_gate import EndpointGate
 from fabric.api.endpoint_metrics import EndpointMetrics
+from fabric.api.rate_limits import RateLimiter
+from fabric.errors import FabricError
 from fabric.runtime.serve_contract import ANSWERED_HEADER, VERSION_HEADER
 from fabric.services.serving.serve_config import route_prefix
 
@@ -28,6 +31,8 @@ router = APIRouter(tags=["endpoints"])
 FORWARDED = ("content-type", "accept", VERSION_HEADER)
 # Kept from Serve's answer: the body's type, and the version that answered.
 RETURNED = ("content-type", ANSWERED_HEADER)
+# Where an llm endpoint's OpenAI API lies under the endpoint's path.
+OPENAI_PREFIX = "v1/"
 # Copies in flight, kept so that the event loop does not drop them half way.
 _mirrors: set[asyncio.Task[None]] = set()
 
@@ -41,14 +46,27 @@ def _secret(request: Request) -> str | None:
 @router.get("/serve/{project}/{endpoint}/{path:path}", include_in_schema=False)
 @router.post("/serve/{project}/{endpoint}/{path:path}")
 async def call_endpoint(request: Request, project: str, endpoint: str, path: str = "") -> Response:
-    """Call an endpoint: `POST .../predict` with `{"instances": [...]}` or `{"instance": {...}}`."""
+    """Call an endpoint: `POST .../predict` with `{"instances": [...]}` or `{"instance": {...}}`;
+    an llm endpoint, OpenAI's API under `.../v1/` (`chat/completions`, `completions`, ...)."""
     started = time.perf_counter()
-    gate: EndpointGate = request.app.state.gate
-    metrics: EndpointMetrics = request.app.state.endpoint_metrics
-    admitted = await gate.admit(project, endpoint, _secret(request))
-    proxy: httpx.AsyncClient = request.app.state.proxy
+    state = request.app.state
+    gate: EndpointGate = state.gate
+    metrics: EndpointMetrics = state.endpoint_metrics
+    try:
+        admitted = await gate.admit(project, endpoint, _secret(request))
+    except FabricError as exc:
+        # OpenAI's clients read their errors in OpenAI's shape.
+        if path.startswith(OPENAI_PREFIX):
+            return llm_door.refused(exc)
+        raise
+    proxy: httpx.AsyncClient = state.proxy
     url = f"{admitted.address}{route_prefix(project, endpoint)}/{path}"
     headers = {name: request.headers[name] for name in FORWARDED if name in request.headers}
+    if admitted.llm:
+        door: llm_door.LlmDoor = state.llm_door
+        return await door.call(request, proxy, url, headers, project, endpoint, admitted, started)
+    rate_limiter: RateLimiter = state.rate_limiter
+    rate_limiter.admit((project, endpoint), admitted.caller, admitted.requests_per_minute, None)
     body = await request.body()
     try:
         answer = await proxy.request(request.method, url, content=body, headers=headers)

@@ -48,4 +48,11 @@ class UsagePublic(BaseModel):
     user: str | None
     resource: str
     resource_seconds: float
-    cost: float | None = Field(description="at FABRIC_RATES per resource-hour; none if unset")
+    cost: float | None = Field(
+        description="at FABRIC_RATES per resource-hour, or per 1,000 tokens; none if unset"
+    )
+    endpoint: str | None = Field(default=None, description="grouped by endpoint or key")
+    key: str | None = Field(default=None, description="the key's name ('-': none), by key")
+    tokens: int | None = Field(
+        default=None, description="for prompt_tokens and completion_tokens of llm endpoints"
+    )

@@ -1,4 +1,5 @@
-"""Usage reports: metered resource-seconds of a project, grouped, with a cost at set rates."""
+"""Usage reports: metered resource-seconds of a project, and the tokens its llm endpoints
+answered, grouped, with a cost at set rates (per hour of a resource, per 1,000 tokens)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from sqlalchemy.orm import Session
 from fabric.config import Settings
 from fabric.db.models import UsageModel, UserModel
 from fabric.errors import InvalidSpec
+from fabric.services.serving import token_usage
 from fabric.services.tenancy import projects
 from fabric.services.tenancy.actor import Actor
 
-GROUPS = ("user", "resource")
+GROUPS = ("user", "resource", "endpoint", "key")
+# Grouped by these, the report holds tokens alone: resources are metered per allocation.
+TOKEN_GROUPS = ("endpoint", "key")
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,10 @@ class UsageLine:
     resource: str
     resource_seconds: float
     cost: float | None
+    endpoint: str | None = None
+    key: str | None = None
+    # For `prompt_tokens` and `completion_tokens`, which have no resource-seconds.
+    tokens: int | None = None
 
 
 def report(
@@ -36,10 +44,26 @@ def report(
     until: datetime | None = None,
     group_by: str = "user",
 ) -> list[UsageLine]:
-    """Consumption that ended in [since, until), per user and resource (or per resource)."""
+    """Consumption that ended in [since, until), per user and resource (or per resource),
+    then tokens; per endpoint (or endpoint and key), tokens alone."""
     if group_by not in GROUPS:
         raise InvalidSpec(f"group_by must be one of {', '.join(GROUPS)}")
     project = projects.get_for(session, actor, project_name)
+    found = token_usage.lines(session, project, since=since, until=until, group_by=group_by)
+    tokens = [
+        UsageLine(
+            line.user,
+            line.kind,
+            0.0,
+            _token_cost(settings, line.kind, line.tokens),
+            line.endpoint,
+            line.key,
+            line.tokens,
+        )
+        for line in found
+    ]
+    if group_by in TOKEN_GROUPS:
+        return tokens
     stmt = (
         select(UserModel.username, UsageModel.resource, UsageModel.resource_seconds)
         .join(UserModel, UserModel.id == UsageModel.user_id)
@@ -53,11 +77,19 @@ def report(
     for username, resource, seconds in session.execute(stmt):
         totals[(username if group_by == "user" else None, resource)] += seconds
     return [
-        UsageLine(user, resource, seconds, _cost(settings, resource, seconds))
-        for (user, resource), seconds in sorted(totals.items(), key=lambda item: str(item[0]))
+        *(
+            UsageLine(user, resource, seconds, _cost(settings, resource, seconds))
+            for (user, resource), seconds in sorted(totals.items(), key=lambda item: str(item[0]))
+        ),
+        *tokens,
     ]
 
 
 def _cost(settings: Settings, resource: str, seconds: float) -> float | None:
     rate = settings.rates.get(resource)
     return None if rate is None else round(rate * seconds / 3600, 6)
+
+
+def _token_cost(settings: Settings, kind: str, tokens: int) -> float | None:
+    rate = settings.rates.get(kind)
+    return None if rate is None else round(rate * tokens / 1000, 6)

@@ -38,6 +38,7 @@ from fabric.services.serving import serve_config
 from fabric.services.serving.specs import (
     ENDPOINT_NAME,
     ENDPOINT_NAME_HELP,
+    EndpointKind,
     EndpointSpec,
     Mirror,
     VersionTraffic,
@@ -75,16 +76,39 @@ def _pin(
             row = registry.version_of(model, entry.version or entry.alias)
         except NotFound as exc:
             raise InvalidSpec(f"{where}: {exc.message}") from None
-        if row.framework in llm_files.FRAMEWORKS:
-            raise InvalidSpec(
-                f"{where}: {entry.model} version {row.version} is {row.framework}, served by "
-                "vLLM, not by a classic endpoint, which predicts from tables"
-            )
+        _check_kind(spec.kind, where, row)
         entry.version = row.version
         if where != "mirror" and entry.key in pinned:
             raise InvalidSpec(f"{where}: {entry.model} version {row.version} is listed twice")
         pinned[entry.key] = row
     return pinned
+
+
+def _check_kind(kind: EndpointKind, where: str, row: ModelVersionModel) -> None:
+    """A classic endpoint predicts from tables; an llm endpoint serves one base model with
+    vLLM, and the base's adapters with it (a request names one), never an adapter alone."""
+    label = f"{where}: {row.model.name} version {row.version} is {row.framework}"
+    if kind is EndpointKind.CLASSIC and row.framework in llm_files.FRAMEWORKS:
+        raise InvalidSpec(
+            f"{label}, served by vLLM on an llm endpoint (kind: llm), not by a classic one"
+        )
+    if kind is EndpointKind.LLM and row.framework == llm_files.LORA:
+        base = row.base
+        served = f"; serve its base {base.model.name}@{base.version}" if base else ""
+        raise InvalidSpec(f"{label}, an adapter: an llm endpoint serves its base{served}")
+    if kind is EndpointKind.LLM and row.framework != llm_files.LLM:
+        raise InvalidSpec(f"{label}: an llm endpoint serves a model of framework llm")
+
+
+def adapters_of(session: Session, base: ModelVersionModel) -> list[ModelVersionModel]:
+    """The project's lora versions registered for `base`: what its llm endpoints serve."""
+    return list(
+        session.scalars(
+            select(ModelVersionModel)
+            .where(ModelVersionModel.base_version_id == base.id)
+            .order_by(ModelVersionModel.id)
+        )
+    )
 
 
 def _verify(pinned: dict[str, ModelVersionModel]) -> None:
@@ -358,7 +382,9 @@ def delete(
     publish(session, backend, project, actor.now())
 
 
-def applications(session: Session, project: ProjectModel, now: datetime) -> list[dict[str, Any]]:
+def applications(
+    session: Session, backend: ComputeBackend, project: ProjectModel, now: datetime
+) -> list[dict[str, Any]]:
     """The project's Serve applications as the database says they should be now."""
     apps = []
     for endpoint in of_project(session, project.id):
@@ -369,7 +395,7 @@ def applications(session: Session, project: ProjectModel, now: datetime) -> list
             )
             for entry in spec.deployed()
         }
-        apps.append(serve_config.application(project.name, endpoint, rows, now))
+        apps.append(serve_config.application(project.name, endpoint, rows, now, backend.llm_python))
     return apps
 
 
@@ -378,7 +404,7 @@ def publish(
 ) -> str | None:
     """Apply the project's Serve config; the config's digest, or None when Serve did not
     take it (the endpoints then say why, and the reconciler tries again)."""
-    apps = applications(session, project, now)
+    apps = applications(session, backend, project, now)
     try:
         backend.apply_serve_config(project.name, apps)
     except BackendError as exc:

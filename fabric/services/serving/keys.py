@@ -25,6 +25,24 @@ KEY_PREFIX = secrets.PREFIXES["endpoint"]
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who an admitted call is: the endpoint, and the key or member's token it came with
+    (neither for an anonymous call). Usage and rate limits are counted by it."""
+
+    endpoint: EndpointModel
+    key_id: int | None = None
+    key_name: str | None = None
+    user_id: int | None = None
+
+    @property
+    def identity(self) -> str:
+        """One name per caller: a key's, a user's, or the anonymous public's."""
+        if self.key_id is not None:
+            return f"key:{self.key_id}"
+        return f"user:{self.user_id}" if self.user_id is not None else "anonymous"
+
+
+@dataclass(frozen=True)
 class Issued:
     key: EndpointKeyModel
     secret: str
@@ -91,9 +109,9 @@ def revoke(session: Session, actor: Actor, project_name: str, name: str, key_id:
 
 def authorize(
     session: Session, clock: Clock, project_name: str, name: str, secret: str | None
-) -> EndpointModel:
-    """The endpoint, if `secret` may call it; Unauthenticated or NotFound (which hides the
-    endpoint from callers outside the project) otherwise."""
+) -> Caller:
+    """The caller, if `secret` may call the endpoint; Unauthenticated or NotFound (which hides
+    the endpoint from callers outside the project) otherwise."""
     endpoint = session.scalar(
         select(EndpointModel)
         .join(ProjectModel, EndpointModel.project_id == ProjectModel.id)
@@ -102,7 +120,7 @@ def authorize(
     missing = NotFound(f"endpoint {project_name}/{name} not found")
     if secret is None:
         if endpoint is not None and endpoint.spec.get("anonymous"):
-            return endpoint
+            return Caller(endpoint)
         raise Unauthenticated(
             "authentication required: send 'Authorization: Bearer TOKEN' with a Fabric token "
             "or an API key of this endpoint"
@@ -115,10 +133,10 @@ def authorize(
             raise Unauthenticated("invalid or revoked endpoint key")
         if endpoint is None or key.endpoint_id != endpoint.id:
             raise missing
-        return endpoint
+        return Caller(endpoint, key.id, key.name, key.user_id)
     user = tokens.resolve(session, secret, clock)
     if endpoint is None:
         raise missing
     if not user.is_admin and projects.role_of(session, endpoint.project, user.id) is None:
         raise missing
-    return endpoint
+    return Caller(endpoint, user_id=user.id)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time
-from typing import Annotated, Self
+from enum import StrEnum
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -94,7 +95,40 @@ class ScaleWindow(_Strict):
         return moment >= self.start or moment < self.end
 
 
+class EndpointKind(StrEnum):
+    CLASSIC = "classic"
+    LLM = "llm"
+
+
+class EngineOptions(_Strict):
+    """vLLM's engine options an `llm` endpoint may set; the rest are the engine's defaults."""
+
+    max_model_len: int | None = Field(
+        default=None, ge=16, description="longest prompt plus answer, in tokens"
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    tensor_parallel_size: int = Field(default=1, ge=1, le=64)
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    enable_prefix_caching: bool | None = None
+    max_num_seqs: int | None = Field(default=None, ge=1, le=4096)
+    max_loras: int = Field(default=4, ge=1, le=64, description="adapters loaded at once")
+    max_lora_rank: int = Field(default=16, ge=1, le=512)
+
+
+class RateLimit(_Strict):
+    """What each key (or member's token) may ask of the endpoint per minute."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(
+        default=None, ge=1, description="prompt and completion tokens together (llm endpoints)"
+    )
+
+
 class EndpointSpec(_Strict):
+    kind: EndpointKind = Field(
+        default=EndpointKind.CLASSIC,
+        description="classic (tables in, predictions out) or llm (vLLM, OpenAI's API)",
+    )
     versions: list[VersionTraffic] = Field(min_length=1)
     mirror: Mirror | None = None
     replicas: int = Field(default=1, ge=1, le=100)
@@ -108,6 +142,8 @@ class EndpointSpec(_Strict):
     env: dict[str, str] = Field(default_factory=dict)
     schedule: list[ScaleWindow] = Field(default_factory=list)
     anonymous: bool = Field(default=False, description="anyone may call it, without a key")
+    engine: EngineOptions | None = Field(default=None, description="llm endpoints only")
+    rate_limit: RateLimit | None = None
 
     @field_validator("env")
     @classmethod
@@ -121,6 +157,23 @@ class EndpointSpec(_Strict):
     def _traffic(self) -> Self:
         if sum(v.weight for v in self.versions) <= 0:
             raise ValueError("versions: at least one version needs a weight above 0")
+        return self
+
+    @model_validator(mode="after")
+    def _kind(self) -> Self:
+        """An llm endpoint serves one base model (its adapters ride on it); vLLM batches and
+        splits nothing by weight, so the classic options that do have no meaning there."""
+        if self.kind is EndpointKind.CLASSIC:
+            if self.engine is not None:
+                raise ValueError("engine: only an llm endpoint (kind: llm) has engine options")
+            return self
+        if len(self.versions) != 1:
+            raise ValueError("versions: an llm endpoint serves one base model version")
+        for name in ("mirror", "batching"):
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}: an llm endpoint has none (vLLM batches on its own)")
+        if self.engine is None:
+            self.engine = EngineOptions()
         return self
 
     def replicas_at(self, now: datetime) -> tuple[int, int]:

@@ -60,7 +60,7 @@ class ServeSync:
     def _project(
         self, session: Session, backend: ComputeBackend, project: ProjectModel, clock: Clock
     ) -> None:
-        apps = endpoints.applications(session, project, clock.now())
+        apps = endpoints.applications(session, backend, project, clock.now())
         status = backend.serve_status(project.name)
         missing = any(app["name"] not in status for app in apps)
         if missing or self._applied.get(project.name) != serve_config.digest(apps):
