@@ -17,6 +17,7 @@ from fabric.auth import passwords
 from fabric.backends.local_head import LocalRayHead
 from fabric.clock import FrozenClock
 from fabric.config import Settings
+from tests import llm_endpoint as llm_endpoints
 from tests import stacks
 from tests.databases import database
 from tests.fakes.backend import FakeBackend
@@ -119,6 +120,14 @@ def server(
         finally:
             if fake is not None:
                 fake.close()
+
+
+@pytest.fixture(scope="session")
+def llm_endpoint(
+    server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[llm_endpoints.Scene]:
+    """The session's one llm endpoint (tests/llm_endpoint.py), deployed on first use."""
+    yield from llm_endpoints.serve(server, tmp_path_factory)
 
 
 @pytest.fixture

@@ -244,11 +244,12 @@ class LlmDoor:
                 "not_serving",
                 {"Retry-After": "10"},
             )
-        finish(answer.status_code)
         if answer.status_code >= 400:
+            finish(answer.status_code)
             return _engine_error(answer.status_code, content)
         with contextlib.suppress(ValueError, AttributeError):
             tally.usage(json.loads(content).get("usage"))
+        finish(answer.status_code)
         return Response(content, status_code=answer.status_code, headers=kept)
 
     async def _closed(self, answer: httpx.Response, finish: Callable[[int], None]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,15 @@ keys = typer.Typer(no_args_is_help=True, help="API keys that call one endpoint."
 app.add_typer(keys, name="key")
 
 POLL_SECONDS = 1.0
+
+
+class Kind(StrEnum):
+    """The spec's `kind` (the server checks it; the CLI offers the choice)."""
+
+    CLASSIC = "classic"
+    LLM = "llm"
+
+
 SETTLED = (EndpointStatus.RUNNING, EndpointStatus.DEPLOY_FAILED, EndpointStatus.UNHEALTHY)
 WaitOption = Annotated[
     bool, typer.Option("--wait/--no-wait", help="Wait until Serve runs the new revision.")
@@ -74,9 +84,13 @@ def _report(endpoint: EndpointPublic, json_: bool) -> None:
         return
     if endpoint.status == EndpointStatus.DEPLOY_FAILED:
         raise CliError(f"endpoint {endpoint.name} failed to deploy: {endpoint.message}")
+    where = (
+        f"{endpoint.url}/v1 (OpenAI's API)"
+        if endpoint.spec.get("kind") == Kind.LLM
+        else f"{endpoint.url}/predict"
+    )
     typer.echo(
-        f"endpoint {endpoint.name} revision {endpoint.revision}: {endpoint.status} "
-        f"at {endpoint.url}/predict"
+        f"endpoint {endpoint.name} revision {endpoint.revision}: {endpoint.status} at {where}"
     )
 
 
@@ -105,8 +119,38 @@ def deploy(
     replicas: Annotated[int | None, typer.Option(help="Replicas of each version.")] = None,
     min_replicas: Annotated[int | None, typer.Option(help="Autoscale from this many.")] = None,
     max_replicas: Annotated[int | None, typer.Option(help="Autoscale up to this many.")] = None,
+    kind: Annotated[
+        Kind | None,
+        typer.Option(help="classic (tables in, predictions out) or llm (vLLM, OpenAI's API)."),
+    ] = None,
     cpu: Annotated[float | None, typer.Option(help="CPUs per replica.")] = None,
     gpu: Annotated[float | None, typer.Option(help="GPUs per replica (fractions allowed).")] = None,
+    memory: Annotated[float | None, typer.Option(help="GiB of memory per replica.")] = None,
+    max_model_len: Annotated[
+        int | None, typer.Option(help="llm: longest prompt plus answer, in tokens.")
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="llm: auto, float32, bfloat16 or float16.")
+    ] = None,
+    tensor_parallel_size: Annotated[
+        int | None, typer.Option(help="llm: GPUs one replica's engine spans.")
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option(help="llm: share of each GPU's memory the engine takes.")
+    ] = None,
+    enable_prefix_caching: Annotated[
+        bool | None,
+        typer.Option("--enable-prefix-caching/--no-prefix-caching", help="llm: reuse prompts' KV."),
+    ] = None,
+    max_num_seqs: Annotated[
+        int | None, typer.Option(help="llm: sequences one replica runs at once.")
+    ] = None,
+    requests_per_minute: Annotated[
+        int | None, typer.Option(help="Calls each key (or member) may make per minute.")
+    ] = None,
+    tokens_per_minute: Annotated[
+        int | None, typer.Option(help="llm: tokens each key (or member) may use per minute.")
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Batch up to this many calls per prediction.")
     ] = None,
@@ -135,10 +179,35 @@ def deploy(
         spec["autoscaling"] = {"min_replicas": min_replicas or 0, "max_replicas": max_replicas}
     elif min_replicas is not None:
         raise CliError("--min-replicas needs --max-replicas")
-    if cpu is not None:
-        spec["cpu"] = cpu
-    if gpu is not None:
-        spec["gpu"] = gpu
+    if kind is not None:
+        spec["kind"] = kind.value
+    for field, value in (("cpu", cpu), ("gpu", gpu), ("memory_gib", memory)):
+        if value is not None:
+            spec[field] = value
+    engine = {
+        name: value
+        for name, value in (
+            ("max_model_len", max_model_len),
+            ("dtype", dtype),
+            ("tensor_parallel_size", tensor_parallel_size),
+            ("gpu_memory_utilization", gpu_memory_utilization),
+            ("enable_prefix_caching", enable_prefix_caching),
+            ("max_num_seqs", max_num_seqs),
+        )
+        if value is not None
+    }
+    if engine:
+        spec["engine"] = {**spec.get("engine", {}), **engine}
+    limit = {
+        name: value
+        for name, value in (
+            ("requests_per_minute", requests_per_minute),
+            ("tokens_per_minute", tokens_per_minute),
+        )
+        if value is not None
+    }
+    if limit:
+        spec["rate_limit"] = {**spec.get("rate_limit", {}), **limit}
     if batch_size is not None:
         spec["batching"] = {"max_batch_size": batch_size, "batch_wait_timeout_s": batch_wait}
     if env:

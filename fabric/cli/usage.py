@@ -1,4 +1,4 @@
-"""`fabric usage`: what a project consumed, in resource-hours, and what it cost."""
+"""`fabric usage`: what a project consumed, in resource-hours and tokens, and what it cost."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from fabric.cli.output import print_json, print_table
 class Group(StrEnum):
     USER = "user"
     RESOURCE = "resource"
+    ENDPOINT = "endpoint"
+    KEY = "key"
 
 
 def usage(
@@ -22,7 +24,11 @@ def usage(
     since: Annotated[str | None, typer.Option(help="ISO 8601 time; use ending from then.")] = None,
     until: Annotated[str | None, typer.Option(help="ISO 8601 time; use ending before.")] = None,
     group_by: Annotated[
-        Group | None, typer.Option(help="Per user and resource (default), or per resource.")
+        Group | None,
+        typer.Option(
+            help="Per user and resource (default), or per resource; per endpoint or per "
+            "endpoint and key: llm endpoints' tokens."
+        ),
     ] = None,
     json_: JsonOption = False,
 ) -> None:
@@ -35,8 +41,24 @@ def usage(
     if json_:
         print_json(lines)
         return
+    if group_by in (Group.ENDPOINT, Group.KEY):
+        print_table(
+            ["ENDPOINT", "KEY", "RESOURCE", "TOKENS", "COST"],
+            ([u.endpoint, u.key, u.resource, u.tokens, u.cost] for u in lines),
+            empty="no tokens",
+        )
+        return
     print_table(
-        ["USER", "RESOURCE", "RESOURCE-HOURS", "COST"],
-        ([u.user, u.resource, u.resource_seconds / 3600, u.cost] for u in lines),
+        ["USER", "RESOURCE", "RESOURCE-HOURS", "TOKENS", "COST"],
+        (
+            [
+                u.user,
+                u.resource,
+                None if u.tokens is not None else u.resource_seconds / 3600,
+                u.tokens,
+                u.cost,
+            ]
+            for u in lines
+        ),
         empty="no usage",
     )

@@ -495,6 +495,10 @@ class EndpointModel(Base):
     revision: Mapped[int] = mapped_column(Integer, default=1)
     # The newest revision Serve ran: a revision that fails to deploy goes back to it.
     healthy_revision: Mapped[int | None] = mapped_column(Integer)
+    # The revision Serve's application is built from: a revision that changes only what the
+    # door decides (`anonymous`, `rate_limit`) keeps the one before, so no replica restarts.
+    # None on endpoints made before it was kept: their revision.
+    serve_revision: Mapped[int | None] = mapped_column(Integer)
     allocation_id: Mapped[int | None] = mapped_column(
         ForeignKey("allocations.id", ondelete="SET NULL")
     )
@@ -505,6 +509,11 @@ class EndpointModel(Base):
 
     project: Mapped[ProjectModel] = relationship(lazy="joined")
     user: Mapped[UserModel] = relationship(lazy="joined")
+
+    @property
+    def served_revision(self) -> int:
+        """The revision Serve's application should say it runs."""
+        return self.serve_revision or self.revision
 
 
 class EndpointRevisionModel(Base):

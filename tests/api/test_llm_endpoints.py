@@ -1,96 +1,31 @@
-"""llm endpoints on the session's real Ray Serve, with real vLLM (the CPU build, in the LLM
-environment) and the real `openai` client pointed at the server's door.
+"""llm endpoints through the server's door with the real `openai` client: chat and
+completions, streamed and not, usage, OpenAI-shaped errors, keys, rate limits, metering and
+metrics, on the session's one llm endpoint (tests/llm_endpoint.py).
 
-One endpoint of the `llm-tiny` model serves the whole module: the engine takes about a minute
-to start on two cores. The tiny model's weights are random, so its words are noise; what the
-tests check is the API around them: streaming, usage, errors, keys, limits and metering.
+The tiny model's weights are random, so its words are noise; what the tests check is the API
+around them.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import llm
-from tests.factories import Project, create_project
+from tests.factories import create_project
+from tests.llm_endpoint import ENDPOINT, HELLO, SPEC, Scene
 from tests.server import Server
 from tests.stacks import RAY_ONCE
 
 pytestmark = RAY_ONCE
-ENDPOINT = "chat"
-SPEC: dict[str, Any] = {
-    "kind": "llm",
-    "versions": [{"model": "tiny"}],
-    "cpu": 0.5,
-    "engine": {"max_model_len": 256, "dtype": "float32"},
-    "rate_limit": {"requests_per_minute": 1000},
-}
-HELLO = [{"role": "user", "content": "hello there"}]
 
 
-@dataclass
-class Scene:
-    server: Server
-    project: Project
-    key: str
-    key_id: int
-
-    @property
-    def base(self) -> str:
-        return f"/api/v1/projects/{self.project.name}"
-
-    @property
-    def door(self) -> str:
-        return f"{self.server.url}/serve/{self.project.name}/{ENDPOINT}/v1"
-
-    def openai(self, key: str | None = None, **options: Any) -> openai.OpenAI:
-        return openai.OpenAI(
-            base_url=self.door, api_key=key or self.key, max_retries=0, timeout=120, **options
-        )
-
-    def member(self) -> httpx.Client:
-        return self.server.client(self.project.member.token)
-
-
-def _running(scene: Scene, revision: int, timeout: float = 400) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    with scene.member() as client:
-        while True:
-            state = client.get(f"{scene.base}/endpoints/{ENDPOINT}").json()
-            if state["revision"] == revision and state["status"] == "RUNNING":
-                return state
-            assert state["status"] != "DEPLOY_FAILED", state
-            assert time.monotonic() < deadline, state
-            time.sleep(1)
-
-
-@pytest.fixture(scope="module")
-def scene(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
-    project = create_project(server)
-    incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
-    shutil.copytree(llm.tiny_model(tmp_path_factory), incoming / "tiny")
-    base = f"/api/v1/projects/{project.name}"
-    with server.client(project.member.token) as client:
-        client.post(
-            f"{base}/models/tiny/versions", json={"source": "incoming/tiny", "framework": "llm"}
-        ).raise_for_status()
-        client.put(f"{base}/endpoints/{ENDPOINT}", json=SPEC).raise_for_status()
-        issued = client.post(f"{base}/endpoints/{ENDPOINT}/keys", json={"name": "laptop"})
-        issued.raise_for_status()
-    scene = Scene(server, project, issued.json()["key"], issued.json()["id"])
-    _running(scene, 1)
-    yield scene
-    with server.client(project.member.token) as client:
-        client.delete(f"{base}/endpoints/{ENDPOINT}")
+@pytest.fixture
+def scene(llm_endpoint: Scene) -> Scene:
+    return llm_endpoint
 
 
 def test_a_chat_answer_comes_with_its_usage(scene: Scene) -> None:
@@ -221,16 +156,37 @@ def test_metrics_show_tokens_and_their_timing(scene: Scene) -> None:
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(scene: Scene) -> None:
+    limited = {**SPEC, "rate_limit": {"requests_per_minute": 1}}
+    engines = scene.engines()
     with scene.member() as member:
-        member.put(
-            f"{scene.base}/endpoints/{ENDPOINT}",
-            json={**SPEC, "rate_limit": {"requests_per_minute": 1}},
-        ).raise_for_status()
+        member.put(f"{scene.base}/endpoints/{ENDPOINT}", json=limited).raise_for_status()
+        # Only the door reads the limit: Serve runs on as it was, with no engine restart.
+        assert scene.running(timeout=30)["revision"] > 1
+        assert scene.engines() == engines
         # A key of its own: each caller has its own window, and the others' calls are in theirs.
         issued = member.post(f"{scene.base}/endpoints/{ENDPOINT}/keys", json={"name": "limited"})
-    client = scene.openai(issued.json()["key"])
-    client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
-    with pytest.raises(openai.RateLimitError) as limited:
+    try:
+        client = scene.openai(issued.json()["key"])
         client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
-    assert int(limited.value.response.headers["retry-after"]) >= 1
-    assert limited.value.body["code"] == "rate_limit_exceeded"
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
+        assert int(refused.value.response.headers["retry-after"]) >= 1
+        assert refused.value.body["code"] == "rate_limit_exceeded"
+    finally:
+        with scene.member() as member:
+            member.put(f"{scene.base}/endpoints/{ENDPOINT}", json=SPEC).raise_for_status()
+
+
+def test_a_token_budget_refuses_calls_once_spent(scene: Scene) -> None:
+    budget = {**SPEC, "rate_limit": {"tokens_per_minute": 10}}
+    with scene.member() as member:
+        member.put(f"{scene.base}/endpoints/{ENDPOINT}", json=budget).raise_for_status()
+        issued = member.post(f"{scene.base}/endpoints/{ENDPOINT}/keys", json={"name": "budget"})
+    try:
+        client = scene.openai(issued.json()["key"])
+        client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=8)
+        with pytest.raises(openai.RateLimitError, match="10 tokens per minute"):
+            client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=8)
+    finally:
+        with scene.member() as member:
+            member.put(f"{scene.base}/endpoints/{ENDPOINT}", json=SPEC).raise_for_status()

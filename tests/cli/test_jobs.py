@@ -84,7 +84,7 @@ def test_usage_after_a_job_shows_cpu_for_its_user(server: Server, fabric: Fabric
     assert (line["user"], line["resource"]) == (project.member.username, "cpu")
     assert line["resource_seconds"] > 0
     table = ok(fabric("usage", project.name, "--group-by", "resource", token=token)).stdout
-    assert table.split("\n")[0].split() == ["USER", "RESOURCE", "RESOURCE-HOURS", "COST"]
+    assert table.split("\n")[0].split() == ["USER", "RESOURCE", "RESOURCE-HOURS", "TOKENS", "COST"]
     assert "cpu" in table
 
 

@@ -34,7 +34,7 @@ from fabric.errors import Conflict, InvalidSpec, NotFound
 from fabric.runtime import llm_files, messages
 from fabric.services import registry
 from fabric.services.quotas import admission as allocations
-from fabric.services.serving import serve_config
+from fabric.services.serving import serve_config, specs
 from fabric.services.serving.specs import (
     ENDPOINT_NAME,
     ENDPOINT_NAME_HELP,
@@ -225,13 +225,17 @@ def _record(
             name=name,
             spec=stored,
             revision=1,
+            serve_revision=1,
             created_at=now,
             updated_at=now,
         )
         session.add(endpoint)
     else:
+        served = endpoint.served_revision
+        door_only = specs.serve_part(endpoint.spec) == specs.serve_part(stored)
         endpoint.spec = stored
         endpoint.revision += 1
+        endpoint.serve_revision = served if door_only else endpoint.revision
         endpoint.updated_at = now
     endpoint.allocation_id = allocation.id
     try:

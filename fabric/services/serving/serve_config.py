@@ -109,7 +109,7 @@ def application(
         return _llm_application(project, endpoint, spec, versions, now, llm_python)
     args = EndpointArgs(
         endpoint=f"{project}/{endpoint.name}",
-        revision=endpoint.revision,
+        revision=endpoint.served_revision,
         versions=[_version(traffic, versions[traffic.key]) for traffic in spec.deployed()],
     )
     app: dict[str, Any] = {
@@ -154,7 +154,7 @@ def _llm_application(
         bundle["memory"] = int(spec.memory_gib * 2**30 / workers)
     args = LlmArgs(
         endpoint=f"{project}/{endpoint.name}",
-        revision=endpoint.revision,
+        revision=endpoint.served_revision,
         model=row.model.name,
         label=f"{row.model.name}@{row.version}",
         uri=row.uri,

@@ -9,12 +9,21 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ENDPOINT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 ENDPOINT_NAME_HELP = "lowercase letters, digits and '-', at most 40 characters"
+
+
+# What the server's door decides alone: changing only these restarts no replica.
+DOOR_ONLY = ("anonymous", "rate_limit")
+
+
+def serve_part(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec without what only the door reads: what Serve's application is built of."""
+    return {name: value for name, value in stored.items() if name not in DOOR_ONLY}
 
 
 class _Strict(BaseModel):

@@ -70,7 +70,7 @@ class ServeSync:
             return
         for endpoint in endpoints.of_project(session, project.id):
             app = status.get(serve_config.app_name(project.name, endpoint.name))
-            if app is None or app.revision != endpoint.revision:
+            if app is None or app.revision != endpoint.served_revision:
                 continue
             serving = app.status
             if serving == EndpointStatus.RUNNING and endpoint.healthy_revision != endpoint.revision:

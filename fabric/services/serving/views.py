@@ -112,6 +112,6 @@ def _state(
     if isinstance(answer, str):
         return EndpointStatus.UNKNOWN, answer, None
     app = answer.get(serve_config.app_name(project, endpoint.name))
-    if app is None or app.revision != endpoint.revision:
+    if app is None or app.revision != endpoint.served_revision:
         return EndpointStatus.DEPLOYING, "", None
     return EndpointStatus(app.status), app.message, app

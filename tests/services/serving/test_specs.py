@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from fabric.errors import InvalidSpec
-from fabric.services.serving import endpoints, serve_config
+from fabric.errors import Conflict, InvalidSpec
+from fabric.services.serving import endpoints, serve_config, specs
 from fabric.services.serving.specs import EndpointSpec
 
 CANARY = {
@@ -89,6 +89,19 @@ def test_the_quota_holds_the_peak_of_every_deployed_version() -> None:
         ({"env": {"1BAD": "x"}}, "'1BAD' is not an environment variable name"),
         ({"schedule": [{"start": "09:00", "end": "10:00"}]}, "a window sets replicas"),
         ({"mirror": {"model": "m", "percent": 0}}, "mirror.percent"),
+        ({"engine": {"max_model_len": 256}}, "engine: only an llm endpoint"),
+        (
+            {"kind": "llm", "versions": [{"model": "m"}, {"model": "n"}]},
+            "an llm endpoint serves one base model version",
+        ),
+        (
+            {"kind": "llm", "mirror": {"model": "m", "percent": 5}},
+            "mirror: an llm endpoint has none",
+        ),
+        ({"kind": "llm", "batching": {"max_batch_size": 4}}, "batching: an llm endpoint"),
+        ({"kind": "llm", "engine": {"dtype": "int3"}}, "engine.dtype"),
+        ({"kind": "gguf"}, "kind: Input should be 'classic' or 'llm'"),
+        ({"rate_limit": {"requests_per_minute": 0}}, "rate_limit.requests_per_minute"),
     ],
 )
 def test_bad_specs_name_the_field(change: dict[str, Any], message: str) -> None:
@@ -112,7 +125,7 @@ def test_the_serve_application_follows_the_spec_and_the_hour() -> None:
     spec = EndpointSpec.model_validate(
         {**CANARY, "batching": {"max_batch_size": 8}, "env": {"MODE": "fast"}}
     )
-    endpoint = SimpleNamespace(name="churn", revision=7, spec=spec.model_dump(mode="json"))
+    endpoint = SimpleNamespace(name="churn", served_revision=7, spec=spec.model_dump(mode="json"))
     rows = {"churn-v3": _version("churn", 3), "churn-v4": _version("churn", 4)}
     day = serve_config.application("vision", endpoint, rows, MONDAY_NOON)
     night = serve_config.application("vision", endpoint, rows, MONDAY_NIGHT)
@@ -131,6 +144,71 @@ def test_the_serve_application_follows_the_spec_and_the_hour() -> None:
     assert v3["autoscaling_config"]["min_replicas"] == 2
     assert night["deployments"][1]["autoscaling_config"]["max_replicas"] == 3
     assert serve_config.digest([day]) != serve_config.digest([night])
-    unbatched = SimpleNamespace(name="churn", revision=8, spec={**endpoint.spec, "batching": None})
+    unbatched = SimpleNamespace(
+        name="churn", served_revision=8, spec={**endpoint.spec, "batching": None}
+    )
     plain = serve_config.application("vision", unbatched, rows, MONDAY_NOON)
     assert plain["deployments"][1]["user_config"] == {}, "turns batching off in running replicas"
+
+
+def _llm(model: str, number: int) -> Any:
+    return SimpleNamespace(
+        model=SimpleNamespace(name=model),
+        version=number,
+        uri=f"/s/{model}/{number}",
+        framework="llm",
+        signature={},
+    )
+
+
+LLM_SPEC = {
+    "kind": "llm",
+    "versions": [{"model": "qwen", "version": 1}],
+    "cpu": 2,
+    "gpu": 1,
+    "memory_gib": 8,
+    "replicas": 2,
+    "engine": {"max_model_len": 4096, "tensor_parallel_size": 2},
+    "env": {"VLLM_LOGGING_LEVEL": "DEBUG"},
+}
+
+
+def test_an_llm_endpoint_is_ray_serves_llm_app_in_the_llm_environment() -> None:
+    spec = EndpointSpec.model_validate(LLM_SPEC)
+    endpoint = SimpleNamespace(name="chat", served_revision=3, spec=spec.model_dump(mode="json"))
+    app = serve_config.application(
+        "vision", endpoint, {"qwen-v1": _llm("qwen", 1)}, MONDAY_NOON, "/opt/vllm/bin/python"
+    )
+    assert app["import_path"] == "serve_apps.llm:app_builder"
+    assert app["route_prefix"] == "/serve/vision/chat"
+    assert app["runtime_env"]["py_executable"] == "/opt/vllm/bin/python"
+    assert app["runtime_env"]["env_vars"]["VLLM_LOGGING_LEVEL"] == "DEBUG"
+    assert app["runtime_env"]["env_vars"]["HF_HUB_OFFLINE"] == "1"
+    args = app["args"]
+    assert (args["model"], args["label"], args["uri"], args["revision"]) == (
+        "qwen",
+        "qwen@1",
+        "/s/qwen/1",
+        3,
+    )
+    assert args["engine"]["max_model_len"] == 4096
+    # What the quota holds per replica, split over the two tensor-parallel workers.
+    assert args["bundle"] == {"CPU": 1.0, "GPU": 0.5, "memory": 4 * 2**30}
+    assert args["workers"] == 2
+    assert args["deployment"]["num_replicas"] == 2
+    assert args["deployment"]["ray_actor_options"] == {"num_cpus": 0}
+    assert spec.resources() == {"cpu": 4.0, "gpu": 2.0, "memory": 16.0}
+
+
+def test_an_llm_endpoint_needs_the_llm_environment() -> None:
+    spec = EndpointSpec.model_validate(LLM_SPEC)
+    endpoint = SimpleNamespace(name="chat", served_revision=1, spec=spec.model_dump(mode="json"))
+    with pytest.raises(Conflict, match="FABRIC_LLM_PYTHON"):
+        serve_config.application("vision", endpoint, {"qwen-v1": _llm("qwen", 1)}, MONDAY_NOON)
+
+
+def test_only_what_the_door_decides_leaves_serve_as_it_is() -> None:
+    stored = EndpointSpec.model_validate(LLM_SPEC).model_dump(mode="json")
+    door = {**stored, "anonymous": True, "rate_limit": {"requests_per_minute": 5}}
+    assert specs.serve_part(door) == specs.serve_part(stored)
+    assert specs.serve_part({**stored, "replicas": 3}) != specs.serve_part(stored)

@@ -38,3 +38,29 @@ def test_a_last_endpoint_deleted_while_serve_is_down_leaves_serve_once_it_is_bac
         finally:
             fake.serve_down = False
     wait_until(lambda: {"apps": list(fake.applications)}, lambda s: app not in s["apps"], 30)
+
+
+@ON_FAKE
+def test_a_change_only_the_door_reads_leaves_serve_running_as_it_was(server: Server) -> None:
+    """A rate limit or `anonymous` changed: a new revision, the same Serve application (its
+    replicas would restart otherwise: an llm engine's take a minute or more)."""
+    fake = server.fake
+    assert fake is not None
+    project = create_project(server)
+    base = f"/api/v1/projects/{project.name}"
+    deploy_unserved_endpoint(server, project)
+    app = f"{project.name}.churn"
+    with server.client(project.owner.token) as client:
+        wait_until(
+            lambda: client.get(f"{base}/endpoints/churn").json(),
+            lambda e: e["healthy_revision"] == 1,
+        )
+        config = fake.applications[app]["deployed_app_config"]
+        spec = client.get(f"{base}/endpoints/churn").json()["spec"]
+        door = {**spec, "anonymous": True, "rate_limit": {"requests_per_minute": 5}}
+        changed = client.put(f"{base}/endpoints/churn", json=door).json()
+        assert (changed["revision"], changed["status"]) == (2, "RUNNING"), changed
+        assert fake.applications[app]["deployed_app_config"] == config
+        scaled = client.put(f"{base}/endpoints/churn", json={**door, "replicas": 2}).json()
+        assert scaled["revision"] == 3
+        assert fake.applications[app]["deployed_app_config"]["args"]["revision"] == 3

@@ -1,4 +1,5 @@
-"""token_usage: prompt and completion tokens of each call of an llm endpoint
+"""token_usage: prompt and completion tokens of each call of an llm endpoint;
+endpoints.serve_revision: the revision Serve's application is built from
 
 Revision ID: 0011
 Revises: 0010
@@ -46,8 +47,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_token_usage")),
     )
     op.create_index("ix_token_usage_project_at", "token_usage", ["project_id", "at"])
+    with op.batch_alter_table("endpoints", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("serve_revision", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("endpoints", schema=None) as batch_op:
+        batch_op.drop_column("serve_revision")
     op.drop_index("ix_token_usage_project_at", table_name="token_usage")
     op.drop_table("token_usage")
