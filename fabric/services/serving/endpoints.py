@@ -164,6 +164,11 @@ def apply(
 ) -> tuple[EndpointModel, bool]:
     """Create the endpoint or give it a new spec; the endpoint, and whether it is new."""
     project, spec = _check(session, actor, project_name, name, raw)
+    if spec.kind is EndpointKind.LLM and backend.llm_python is None:
+        raise Conflict(
+            "an llm endpoint runs in the LLM environment (vLLM), and this server has none: "
+            "run `make install`, or set FABRIC_LLM_PYTHON to a Python with vLLM"
+        )
     _verify(_pin(session, project, spec))
     endpoint = _find(session, project, name)
     allocation = _readmit(session, actor, project, name, endpoint, spec)

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from fabric.db.models import EndpointModel, ModelVersionModel
-from fabric.errors import Conflict
 from fabric.runtime.serve_contract import (
     IMPORT_PATH,
     LLM_IMPORT_PATH,
@@ -139,12 +138,8 @@ def _llm_application(
 
     The quota counts the spec's cpu, gpu and memory per replica, so that is what the engine's
     placement group asks, spread over its tensor-parallel workers; the replica actor and the
-    OpenAI ingress ask nothing of their own (on the CPU build the engine runs in the replica)."""
-    if llm_python is None:
-        raise Conflict(
-            "an llm endpoint runs in the LLM environment, and this server has none: run "
-            "`make install` or set FABRIC_LLM_PYTHON"
-        )
+    OpenAI ingress ask nothing of their own (on the CPU build the engine runs in the replica).
+    Without `llm_python` (refused when an endpoint is applied) it runs in the cluster's own."""
     traffic = spec.versions[0]
     row = versions[traffic.key]
     engine = spec.engine.model_dump(exclude_none=True) if spec.engine else {}
@@ -175,7 +170,7 @@ def _llm_application(
         "route_prefix": route_prefix(project, endpoint.name),
         "import_path": LLM_IMPORT_PATH,
         "args": args.model_dump(mode="json"),
-        "runtime_env": {"py_executable": llm_python, "env_vars": env},
+        "runtime_env": {"env_vars": env} | ({"py_executable": llm_python} if llm_python else {}),
     }
 
 

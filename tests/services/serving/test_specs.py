@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fabric.errors import Conflict, InvalidSpec
+from fabric.errors import InvalidSpec
 from fabric.services.serving import endpoints, serve_config, specs
 from fabric.services.serving.specs import EndpointSpec
 
@@ -198,13 +198,6 @@ def test_an_llm_endpoint_is_ray_serves_llm_app_in_the_llm_environment() -> None:
     assert args["deployment"]["num_replicas"] == 2
     assert args["deployment"]["ray_actor_options"] == {"num_cpus": 0}
     assert spec.resources() == {"cpu": 4.0, "gpu": 2.0, "memory": 16.0}
-
-
-def test_an_llm_endpoint_needs_the_llm_environment() -> None:
-    spec = EndpointSpec.model_validate(LLM_SPEC)
-    endpoint = SimpleNamespace(name="chat", served_revision=1, spec=spec.model_dump(mode="json"))
-    with pytest.raises(Conflict, match="FABRIC_LLM_PYTHON"):
-        serve_config.application("vision", endpoint, {"qwen-v1": _llm("qwen", 1)}, MONDAY_NOON)
 
 
 def test_only_what_the_door_decides_leaves_serve_as_it_is() -> None:
