@@ -2,7 +2,9 @@
 # `make demo`: a tour on a throw-away embedded default in .fabric-demo/: a user, a pool, a
 # project with quotas, an allocation admitted and one refused, real Ray jobs through the
 # fabric CLI and through the real `ray job submit` against Fabric's door, built-in job templates
-# (XGBoost on Ray Train workers among them), a project's own template, usage, the audit trail.
+# (XGBoost on Ray Train workers among them), a project's own template, a pipeline, a model
+# served on Ray Serve, a tiny LLM served on vLLM and streamed through the `openai` client,
+# usage (resource-hours and tokens), the audit trail.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -295,6 +297,45 @@ step "Roll back to the previous revision in one call; every change is a revision
 as_alice endpoint rollback vision churn
 as_alice endpoint revisions vision churn
 as_alice endpoint delete vision churn
+
+step "alice makes a tiny LLM with the llm-tiny template (random weights, a tokenizer trained here) and registers it"
+as_alice job submit vision --template llm-tiny
+as_alice model register vision tiny "$(last_job)" --framework llm --description "llm-tiny, for the tour"
+
+step "alice serves it on vLLM through Ray Serve (its own environment, .venv-llm), with a key for her laptop"
+as_alice endpoint deploy vision chat --model tiny --kind llm --cpu 0.5 --max-model-len 256 \
+    --dtype float32 --timeout 600
+chat_key="$(FABRIC_HOME="$alice_home" "$fabric" endpoint key create vision chat laptop 2>/dev/null |
+    grep -o 'fabe_[A-Za-z0-9_-]*')"
+
+step "alice streams a chat answer with the openai client, pointed at Fabric (the words are noise: the weights are random)"
+cat <<PY
+(alice) \$ python
+>>> from openai import OpenAI
+>>> client = OpenAI(base_url="$FABRIC_URL/serve/vision/chat/v1", api_key="fabe_...")
+>>> for chunk in client.chat.completions.create(model="tiny", messages=[...], stream=True): ...
+PY
+"$python" -c '
+import sys, time
+from openai import OpenAI
+client = OpenAI(base_url=sys.argv[1], api_key=sys.argv[2])
+started, first, chunks = time.perf_counter(), None, 0
+stream = client.chat.completions.create(model="tiny", max_tokens=24, stream=True,
+    stream_options={"include_usage": True},
+    messages=[{"role": "user", "content": "Tell me about Ray."}])
+for chunk in stream:
+    if chunk.choices:
+        first = first or time.perf_counter() - started
+        chunks += 1
+        print(repr(chunk.choices[0].delta.content or ""), end=" ", flush=True)
+    elif chunk.usage:
+        print(f"\n{chunks} chunks, first after {first * 1000:.0f} ms;",
+              f"usage: {chunk.usage.prompt_tokens} prompt + {chunk.usage.completion_tokens} completion tokens")
+' "$FABRIC_URL/serve/vision/chat/v1" "$chat_key"
+
+step "The tokens, per endpoint and key, in vision's usage report"
+as_alice usage vision --group-by key
+as_alice endpoint delete vision chat
 
 step "A GPU job: no node here has a GPU, so it is refused at once, not left PENDING and billed"
 # The refusal is what this step shows: the command exits 1 and the tour goes on.

@@ -18,14 +18,21 @@ from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# A LoRA adapter of the model at argv[1], saved in argv[2]: real peft, random init.
+# A LoRA adapter of the model at argv[1], saved in argv[2]: real peft, with both of its
+# matrices random (peft's default leaves one at zero, which changes no answer).
 ADAPTER = """
 import sys
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
 base = AutoModelForCausalLM.from_pretrained(sys.argv[1])
-config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+config = LoraConfig(
+    r=4,
+    lora_alpha=64,
+    target_modules=["q_proj", "v_proj"],
+    task_type="CAUSAL_LM",
+    init_lora_weights=False,
+)
 get_peft_model(base, config).save_pretrained(sys.argv[2])
 """
 

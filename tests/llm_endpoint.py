@@ -41,6 +41,8 @@ class Scene:
     project: Project
     key: str
     key_id: int
+    # A peft adapter of the tiny model, not registered until a test does (`register_adapter`).
+    adapter: Path
 
     @property
     def base(self) -> str:
@@ -57,6 +59,18 @@ class Scene:
 
     def member(self) -> httpx.Client:
         return self.server.client(self.project.member.token)
+
+    def register_adapter(self, name: str) -> dict[str, Any]:
+        """Register the adapter as the lora model `name`, for the endpoint's base tiny@1."""
+        incoming = Path(self.server.settings.storage_root) / "projects" / self.project.name
+        shutil.copytree(self.adapter, incoming / "incoming" / name)
+        with self.member() as client:
+            registered = client.post(
+                f"{self.base}/models/{name}/versions",
+                json={"source": f"incoming/{name}", "framework": "lora", "base": "tiny@1"},
+            )
+        registered.raise_for_status()
+        return registered.json()
 
     def engines(self) -> set[str]:
         """The ids of the replicas that run the endpoint's engine, as Serve reports them."""
@@ -97,7 +111,9 @@ def serve(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         client.put(f"{base}/endpoints/{ENDPOINT}", json=SPEC).raise_for_status()
         issued = client.post(f"{base}/endpoints/{ENDPOINT}/keys", json={"name": "laptop"})
         issued.raise_for_status()
-    scene = Scene(server, project, issued.json()["key"], issued.json()["id"])
+    scene = Scene(
+        server, project, issued.json()["key"], issued.json()["id"], llm.adapter(tmp_path_factory)
+    )
     scene.running()
     yield scene
     with server.client(project.member.token) as client:

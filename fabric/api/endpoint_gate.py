@@ -50,6 +50,15 @@ class Pass:
     def llm(self) -> bool:
         return self.kind == EndpointKind.LLM
 
+    @property
+    def version(self) -> int:
+        return int(self.label.rpartition("@")[2])
+
+    @property
+    def model(self) -> str:
+        """An llm endpoint's base model as clients name it: the registered model's name."""
+        return self.label.rpartition("@")[0]
+
 
 class EndpointGate:
     def __init__(

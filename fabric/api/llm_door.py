@@ -31,6 +31,7 @@ from fabric.api.endpoint_metrics import EndpointMetrics
 from fabric.api.rate_limits import RateLimiter
 from fabric.clock import Clock
 from fabric.errors import FabricError, RateLimited
+from fabric.services import registry
 from fabric.services.serving import token_usage
 
 # OpenAI's error types by status, as its clients read them.
@@ -43,6 +44,8 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     503: "service_unavailable",
 }
+# The engine's list of models, which the door completes with the adapters.
+MODELS = "/v1/models"
 # Kept from the engine's answer.
 RETURNED = ("content-type", "cache-control")
 # Usage rows being written, kept so that the event loop does not drop them half way.
@@ -118,21 +121,29 @@ class Tally:
         self.last_token = now
 
 
-def prepare(body: bytes) -> tuple[bytes, Ask]:
-    """The body to send on: a streamed call asks for usage in its last chunk. A body that is
-    not a JSON object goes on as it is, for the engine to refuse in its words."""
+def prepare(body: bytes, base: str) -> tuple[bytes, Ask]:
+    """The body to send on: an adapter named alone (`tone`) is named as Serve routes it
+    (`BASE:tone`), and a streamed call asks for usage in its last chunk. A body that is not a
+    JSON object goes on as it is, for the engine to refuse in its words."""
     try:
         payload = json.loads(body) if body else None
     except ValueError:
         return body, Ask()
-    if not isinstance(payload, dict) or payload.get("stream") is not True:
+    if not isinstance(payload, dict):
         return body, Ask()
-    options = payload.get("stream_options")
-    options = dict(options) if isinstance(options, dict) else {}
-    asked = bool(options.get("include_usage"))
-    options["include_usage"] = True
-    payload["stream_options"] = options
-    return json.dumps(payload).encode(), Ask(stream=True, usage=asked)
+    model = payload.get("model")
+    changed = isinstance(model, str) and model != base and ":" not in model
+    if changed:
+        payload["model"] = f"{base}:{model}"
+    ask = Ask()
+    if payload.get("stream") is True:
+        options = payload.get("stream_options")
+        options = dict(options) if isinstance(options, dict) else {}
+        ask = Ask(stream=True, usage=bool(options.get("include_usage")))
+        options["include_usage"] = True
+        payload["stream_options"] = options
+        changed = True
+    return (json.dumps(payload).encode() if changed else body), ask
 
 
 def _event(event: bytes, ask: Ask, tally: Tally, started: float) -> bool:
@@ -204,7 +215,7 @@ class LlmDoor:
         except RateLimited as exc:
             self._metrics.observe(project, endpoint, admitted.label, 429, 0.0)
             return refused(exc)
-        body, ask = prepare(await request.body())
+        body, ask = prepare(await request.body(), admitted.model)
         tally = Tally()
 
         def finish(status: int) -> None:
@@ -250,7 +261,26 @@ class LlmDoor:
         with contextlib.suppress(ValueError, AttributeError):
             tally.usage(json.loads(content).get("usage"))
         finish(answer.status_code)
+        if request.method == "GET" and url.endswith(MODELS):
+            content = await self._with_adapters(content, admitted)
         return Response(content, status_code=answer.status_code, headers=kept)
+
+    async def _with_adapters(self, content: bytes, admitted: Pass) -> bytes:
+        """The engine's model list with the project's adapters of its base, which it loads on
+        demand and so cannot list itself."""
+        listed = json.loads(content)
+        names = await run_in_threadpool(self._adapters, admitted)
+        base = admitted.model
+        card = next((m for m in listed.get("data", []) if m.get("id") == base), {})
+        for name in names:
+            listed["data"].append({**card, "id": f"{base}:{name}", "parent": base})
+        return json.dumps(listed).encode()
+
+    def _adapters(self, admitted: Pass) -> list[str]:
+        with self._sessions() as session:
+            return registry.adapter_names(
+                session, admitted.project_id, admitted.model, admitted.version
+            )
 
     async def _closed(self, answer: httpx.Response, finish: Callable[[int], None]) -> None:
         await answer.aclose()

@@ -139,3 +139,27 @@ def write_aliases(models_dir: Path, name: str, aliases: dict[str, int]) -> None:
     scratch = folder / f".{ALIASES}.{os.getpid()}"
     scratch.write_text(json.dumps(aliases, indent=2, sort_keys=True))
     scratch.replace(folder / ALIASES)
+
+
+def registry_of(artifact: Path) -> Path:
+    """The project's registry folder (`models/`) that a version's artifact lies in:
+    `models/NAME/VERSION/ARTIFACT`."""
+    return artifact.parents[2]
+
+
+def adapter_for(models_dir: Path, reference: str, base: dict[str, Any]) -> Path:
+    """The folder of the lora adapter `reference` names (NAME, NAME@VERSION, NAME@ALIAS) that
+    adapts `base` ({"model", "version"}): what an llm endpoint of that base loads when a call
+    names the adapter. ModelError when there is none, saying why."""
+    folder = locate(models_dir, reference)
+    manifest = read_manifest(folder)
+    label = f"{manifest['name']} version {manifest['version']}"
+    if manifest.get("framework") != llm_files.LORA:
+        raise ModelError(f"{label} is {manifest.get('framework')}, not a lora adapter")
+    if manifest.get("base") != base:
+        theirs = manifest.get("base") or {}
+        raise ModelError(
+            f"{label} adapts {theirs.get('model')}@{theirs.get('version')}, not "
+            f"{base['model']}@{base['version']}, which this endpoint serves"
+        )
+    return folder / manifest["artifact"]

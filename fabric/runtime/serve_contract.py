@@ -72,6 +72,10 @@ class LlmArgs(BaseModel):
     deployment: dict[str, Any] = Field(description="Serve's options for the engine's replicas")
     bundle: dict[str, float] = Field(description="what each engine worker asks of Ray")
     workers: int = Field(default=1, ge=1, description="tensor-parallel workers per replica")
+    # Where a call's adapter (`model: "BASE:ADAPTER"`) is found: the project's registry, and
+    # the base (`{"model", "version"}`) the adapter must adapt.
+    registry: str = Field(description="the project's registry folder (models/)")
+    base: dict[str, Any] = Field(description='{"model": NAME, "version": N}')
 
 
 class _Reported(BaseModel):

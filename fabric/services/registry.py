@@ -81,6 +81,29 @@ def get_model_in(session: Session, project: ProjectModel, name: str) -> Register
     return model
 
 
+def adapter_names(session: Session, project_id: int, model: str, version: int) -> list[str]:
+    """The names of the project's lora models with a version registered for `model@version`:
+    what its llm endpoints serve as `MODEL:NAME` (each name's newest such version)."""
+    base = (
+        select(ModelVersionModel.id)
+        .join(RegisteredModelModel, RegisteredModelModel.id == ModelVersionModel.model_id)
+        .where(
+            RegisteredModelModel.project_id == project_id,
+            RegisteredModelModel.name == model,
+            ModelVersionModel.version == version,
+        )
+        .scalar_subquery()
+    )
+    names = session.scalars(
+        select(RegisteredModelModel.name)
+        .join(ModelVersionModel, ModelVersionModel.model_id == RegisteredModelModel.id)
+        .where(ModelVersionModel.base_version_id == base)
+        .distinct()
+        .order_by(RegisteredModelModel.name)
+    )
+    return list(names)
+
+
 def _model_or_new(
     session: Session, project: ProjectModel, name: str, now: datetime
 ) -> RegisteredModelModel:

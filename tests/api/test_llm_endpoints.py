@@ -78,6 +78,24 @@ def test_completions_and_models(scene: Scene) -> None:
     assert [model.id for model in client.models.list()] == ["tiny"]
 
 
+def test_an_adapter_registered_later_is_served_at_once(scene: Scene) -> None:
+    """No redeploy: the endpoint loads a registered adapter of its base when a call names
+    it, as `BASE:ADAPTER` or by its name alone, and lists it among its models."""
+    engines = scene.engines()
+    scene.register_adapter("tone")
+    client = scene.openai()
+    assert {model.id for model in client.models.list()} == {"tiny", "tiny:tone"}
+    asked = {"messages": HELLO, "max_tokens": 12, "temperature": 0, "seed": 3}
+    base = client.chat.completions.create(model="tiny", **asked)
+    adapted = client.chat.completions.create(model="tiny:tone", **asked)
+    by_name = client.chat.completions.create(model="tone", **asked)
+    assert adapted.choices[0].message.content == by_name.choices[0].message.content
+    assert adapted.choices[0].message.content != base.choices[0].message.content
+    assert scene.engines() == engines
+    with pytest.raises(openai.NotFoundError, match="no registered model 'nope'"):
+        client.chat.completions.create(model="tiny:nope", **asked)
+
+
 def test_errors_are_openai_shaped(scene: Scene) -> None:
     with pytest.raises(openai.NotFoundError) as unknown:
         scene.openai().chat.completions.create(model="nope", messages=HELLO, max_tokens=2)

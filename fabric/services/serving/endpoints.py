@@ -100,17 +100,6 @@ def _check_kind(kind: EndpointKind, where: str, row: ModelVersionModel) -> None:
         raise InvalidSpec(f"{label}: an llm endpoint serves a model of framework llm")
 
 
-def adapters_of(session: Session, base: ModelVersionModel) -> list[ModelVersionModel]:
-    """The project's lora versions registered for `base`: what its llm endpoints serve."""
-    return list(
-        session.scalars(
-            select(ModelVersionModel)
-            .where(ModelVersionModel.base_version_id == base.id)
-            .order_by(ModelVersionModel.id)
-        )
-    )
-
-
 def _verify(pinned: dict[str, ModelVersionModel]) -> None:
     """Each artifact as it was registered (its checksum), before any replica loads it."""
     for row in pinned.values():

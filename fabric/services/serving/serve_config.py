@@ -15,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fabric.db.models import EndpointModel, ModelVersionModel
+from fabric.runtime import model_store
 from fabric.runtime.serve_contract import (
     IMPORT_PATH,
     LLM_IMPORT_PATH,
@@ -157,6 +159,8 @@ def _llm_application(
         deployment={"ray_actor_options": {"num_cpus": 0}, **_scale(spec, now)},
         bundle={name: round(amount, 6) for name, amount in bundle.items() if amount},
         workers=workers,
+        registry=str(model_store.registry_of(Path(row.uri))),
+        base={"model": row.model.name, "version": row.version},
     )
     env = {
         # A CPU engine's KV cache, in GiB; vLLM's default (4) would not fit a small node.
