@@ -2,7 +2,8 @@
 Ray head (its folder loads with transformers there, its tokenizer round-trips, its chat
 template renders; the CLI registers it by the job's id), `model-download` copying a local
 folder as a job and saying plainly that the hub cannot be reached (this machine has no
-internet), and `model-register` recording an adapter's base."""
+internet), `model-register` recording an adapter's base, and `llm-finetune-lora` training an
+adapter that the session's llm endpoint then serves."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from fabric.runtime import model_files
 from tests import llm
+from tests import llm_endpoint as llm_endpoints
 from tests.cli.support import Fabric, ok
 from tests.factories import create_project
 from tests.server import Server
@@ -180,3 +182,67 @@ def test_model_register_records_an_adapters_base(
     not_llm = register("--model", str(adapter), "--name", "style", "--base", "style@1")
     assert "is lora, not llm" in not_llm
     assert model_files.locate(project / "models", "style").name == "1"
+
+
+# Chats and pairs, each several times: a few epochs at a high rate move the adapter far enough
+# from the base that its greedy answers differ.
+FINETUNE_SET = [
+    {
+        "messages": [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "Ray!"},
+        ]
+    },
+    {"prompt": "Fabric runs", "completion": " on Ray."},
+] * 4
+
+
+@RAY_ONCE
+def test_llm_finetune_lora_trains_resumes_registers_and_is_served(
+    llm_endpoint: llm_endpoints.Scene,
+) -> None:
+    """Fine-tune the endpoint's own base (model:tiny@1) on Ray Train, continue from its
+    checkpoint for one more epoch, register the adapter from the job (its base comes with
+    it), and call it through the endpoint: greedy answers differ from the base's."""
+    scene = llm_endpoint
+    token = scene.project.member.token
+    storage = Path(scene.server.settings.storage_root) / "projects" / scene.project.name
+    dataset = storage / "incoming" / "chats.jsonl"
+    dataset.write_text("\n".join(json.dumps(row) for row in FINETUNE_SET))
+    params = {"model": "model:tiny@1", "dataset": str(dataset), "learning_rate": 0.05, "r": 4}
+    request = {"workers": 1, "worker_resources": {"cpu": 0.5}}
+    first, first_dir = run(
+        scene.server,
+        token,
+        scene.project.name,
+        "llm-finetune-lora",
+        {**params, "epochs": 2},
+        **request,
+    )
+    assert first["base"] == {"model": "tiny", "version": 1}
+    assert first["framework"] == "lora" and first["examples"] == len(FINETUNE_SET)
+    outputs, run_dir = run(
+        scene.server,
+        token,
+        scene.project.name,
+        "llm-finetune-lora",
+        {**params, "epochs": 3, "resume_from": str(first_dir)},
+        **request,
+    )
+    assert outputs["epochs"] == 3
+    epochs = [
+        json.loads(line)["epoch"]
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if "epoch" in line
+    ]
+    assert epochs == [3], "it went on from the first run's second epoch"
+    job = int(run_dir.name.removeprefix("job-"))
+    with scene.member() as client:
+        registered = client.post(f"{scene.base}/models/tuned/versions", json={"source": str(job)})
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["framework"] == "lora"
+    client = scene.openai()
+    asked = {"messages": llm_endpoints.HELLO, "max_tokens": 8, "temperature": 0, "seed": 1}
+    base = client.chat.completions.create(model="tiny", **asked)
+    tuned = client.chat.completions.create(model="tiny:tuned", **asked)
+    assert tuned.choices[0].message.content != base.choices[0].message.content
