@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from typing import Any
 import httpx
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from fabric.api.endpoint_gate import Pass
@@ -34,6 +35,7 @@ from fabric.errors import FabricError, RateLimited
 from fabric.services import registry
 from fabric.services.serving import token_usage
 
+log = logging.getLogger("fabric.llm_door")
 # OpenAI's error types by status, as its clients read them.
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -166,17 +168,24 @@ def _event(event: bytes, ask: Ask, tally: Tally, started: float) -> bool:
 
 
 async def _relay(
-    answer: httpx.Response, ask: Ask, tally: Tally, started: float
+    answer: httpx.Response, ask: Ask, tally: Tally, started: float, done: Callable[[int], None]
 ) -> AsyncIterator[bytes]:
+    """The engine's stream, event by event as it comes; then the answer is closed and
+    counted, also when the client went away half way (its usage chunk never came then, so
+    the call's tokens go uncounted)."""
     pending = b""
-    async for piece in answer.aiter_raw():
-        pending += piece.replace(b"\r\n", b"\n")
-        while b"\n\n" in pending:
-            event, pending = pending.split(b"\n\n", 1)
-            if _event(event, ask, tally, started):
-                yield event + b"\n\n"
-    if pending.strip():
-        yield pending
+    try:
+        async for piece in answer.aiter_raw():
+            pending = (pending + piece).replace(b"\r\n", b"\n")
+            while b"\n\n" in pending:
+                event, pending = pending.split(b"\n\n", 1)
+                if _event(event, ask, tally, started):
+                    yield event + b"\n\n"
+        if pending.strip():
+            yield pending
+    finally:
+        await answer.aclose()
+        done(answer.status_code)
 
 
 class LlmDoor:
@@ -236,10 +245,9 @@ class LlmDoor:
         streamed = answer.headers.get("content-type", "").startswith("text/event-stream")
         if answer.status_code < 400 and streamed:
             return StreamingResponse(
-                _relay(answer, ask, tally, started),
+                _relay(answer, ask, tally, started, finish),
                 status_code=answer.status_code,
                 headers=kept,
-                background=BackgroundTask(self._closed, answer, finish),
             )
         content = await answer.aread()
         await answer.aclose()
@@ -276,15 +284,18 @@ class LlmDoor:
             listed["data"].append({**card, "id": f"{base}:{name}", "parent": base})
         return json.dumps(listed).encode()
 
+    def _record(self, call: token_usage.Call) -> None:
+        try:
+            token_usage.record(self._sessions, call)
+        except SQLAlchemyError as exc:
+            # The answer has gone out; its tokens are in the metrics, if not in the report.
+            log.warning("tokens of a call of %s not recorded: %s", call.endpoint, exc)
+
     def _adapters(self, admitted: Pass) -> list[str]:
         with self._sessions() as session:
             return registry.adapter_names(
                 session, admitted.project_id, admitted.model, admitted.version
             )
-
-    async def _closed(self, answer: httpx.Response, finish: Callable[[int], None]) -> None:
-        await answer.aclose()
-        finish(answer.status_code)
 
     def _finish(
         self,
@@ -316,8 +327,6 @@ class LlmDoor:
             completion_tokens=completion,
             at=self._clock.now(),
         )
-        task = asyncio.get_running_loop().create_task(
-            run_in_threadpool(token_usage.record, self._sessions, call)
-        )
+        task = asyncio.get_running_loop().create_task(run_in_threadpool(self._record, call))
         _writes.add(task)
         task.add_done_callback(_writes.discard)

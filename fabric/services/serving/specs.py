@@ -121,7 +121,9 @@ class EngineOptions(_Strict):
     enable_prefix_caching: bool | None = None
     max_num_seqs: int | None = Field(default=None, ge=1, le=4096)
     max_loras: int = Field(default=4, ge=1, le=64, description="adapters loaded at once")
-    max_lora_rank: int = Field(default=16, ge=1, le=512)
+    max_lora_rank: Literal[1, 8, 16, 32, 64, 128, 256, 320, 512] = Field(
+        default=16, description="the largest adapter rank served (the ranks vLLM takes)"
+    )
 
 
 class RateLimit(_Strict):
