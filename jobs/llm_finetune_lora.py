@@ -117,9 +117,18 @@ def train_loop(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
     import torch
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
-    from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # These live in the LLM environment (.venv-llm), not the server's: nothing for pyright.
+    from peft import (  # pyright: ignore[reportMissingImports]
+        LoraConfig,
+        get_peft_model,
+        set_peft_model_state_dict,
+    )
+    from safetensors.torch import load_file  # pyright: ignore[reportMissingImports]
+    from transformers import (  # pyright: ignore[reportMissingImports]
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     torch.manual_seed(config["seed"])
     tokenizer = AutoTokenizer.from_pretrained(config["base"])
@@ -148,14 +157,14 @@ def train_loop(config: dict[str, Any]) -> None:
             state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         done = state["epoch"]
-    model = ray.train.torch.prepare_model(model)
+    trained: Any = ray.train.torch.prepare_model(model)
     context = ray.train.get_context()
     rank, size = context.get_world_rank(), context.get_world_size()
     rows = [encode(tokenizer, row, config["max_length"]) for row in config["examples"]]
     mine = rows[rank::size] or rows[:1]
     generator = torch.Generator().manual_seed(config["seed"] + rank)
     for epoch in range(done + 1, config["epochs"] + 1):
-        model.train()
+        trained.train()
         total = torch.zeros(2)  # loss sum, batches
         order = torch.randperm(len(mine), generator=generator).tolist()
         for start in range(0, len(order), config["batch_size"]):
@@ -165,7 +174,7 @@ def train_loop(config: dict[str, Any]) -> None:
             labels = torch.tensor([lab + [IGNORED] * (width - len(lab)) for _, lab in batch])
             mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
             optimizer.zero_grad()
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss = trained(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
             optimizer.step()
             total += torch.tensor([loss.item(), 1.0])
@@ -175,7 +184,7 @@ def train_loop(config: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as folder:
             checkpoint = None
             if rank == 0:
-                getattr(model, "module", model).save_pretrained(Path(folder) / ADAPTER_FOLDER)
+                getattr(trained, "module", trained).save_pretrained(Path(folder) / ADAPTER_FOLDER)
                 torch.save(
                     {"optimizer": optimizer.state_dict(), "epoch": epoch},
                     Path(folder) / STATE_FILE,
@@ -240,6 +249,8 @@ def run(params: Params) -> dict[str, Any]:
             NAME, checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
         ),
     ).fit()
+    if result.checkpoint is None:
+        raise SystemExit(f"{NAME}: training saved no checkpoint: {result.error}")
     checkpoint = Path(result.checkpoint.path)
     adapter = runtime.run_dir() / ADAPTER_FOLDER
     shutil.copytree(checkpoint / ADAPTER_FOLDER, adapter, dirs_exist_ok=True)

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import HTTPException
 from ray.llm._internal.common.models import global_id_manager
+from ray.llm._internal.serve.core.configs.accelerators import CPUConfig, GPUConfig
 from ray.llm._internal.serve.core.configs.llm_config import DiskMultiplexConfig
 from ray.llm._internal.serve.utils.lora_serve_utils import LoraModelLoader
 from ray.serve import Application
@@ -81,7 +82,7 @@ def llm_config(args: LlmArgs) -> LLMConfig:
     engine["enable_lora"] = True
     return LLMConfig(
         model_loading_config={"model_id": args.model, "model_source": args.uri},
-        accelerator_config={"kind": "gpu" if on_gpu else "cpu"},
+        accelerator_config=GPUConfig() if on_gpu else CPUConfig(),
         engine_kwargs=engine,
         deployment_config=args.deployment,
         placement_group_config={"bundle_per_worker": args.bundle, "strategy": "PACK"},

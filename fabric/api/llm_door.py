@@ -153,6 +153,11 @@ def _event(event: bytes, ask: Ask, tally: Tally, started: float) -> bool:
     data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
     if not data or data == b"[DONE]":
         return True
+    if b'"usage":{' not in data:
+        # A token's chunk, as vLLM writes it (compact JSON): no need to parse it.
+        if b'"choices":[{' in data:
+            tally.token(started)
+        return True
     try:
         chunk = json.loads(data)
     except ValueError:
