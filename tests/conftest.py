@@ -44,10 +44,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `ray` every test that asks for the session's Ray head itself."""
+    """Mark `ray` every test that asks for the session's Ray head itself; run the tests of
+    the session's llm endpoint one after another, where the first of them stood, so that
+    its engine holds the head's CPUs only while they run (`pytest_runtest_teardown`)."""
     for item in items:
         if "ray_settings" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.ray)
+    users = [item for item in items if _uses_llm_endpoint(item)]
+    if users:
+        first = items.index(users[0])
+        others = [item for item in items if not _uses_llm_endpoint(item)]
+        items[:] = [*others[:first], *users, *others[first:]]
+
+
+def _uses_llm_endpoint(item: pytest.Item | None) -> bool:
+    return item is not None and "llm_endpoint" in getattr(item, "fixturenames", ())
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After the last test of the llm endpoint, take it down at once: its engine's replica
+    would hold part of the head's two CPUs for the rest of the session."""
+    if _uses_llm_endpoint(item) and not _uses_llm_endpoint(nextitem):
+        llm_endpoints.take_down_all()
 
 
 @pytest.fixture(scope="session", autouse=True)

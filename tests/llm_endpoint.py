@@ -98,8 +98,13 @@ class Scene:
                 time.sleep(0.5)
 
 
+# The endpoints `serve` has up, to take down after their last test (tests/conftest.py).
+_UP: list[Scene] = []
+
+
 def serve(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
-    """Deploy the endpoint, wait until it runs, and delete it at the end."""
+    """Deploy the endpoint, wait until it runs; take it down after its last test, or at the
+    end of the session at the latest."""
     project = create_project(server)
     incoming = Path(server.settings.storage_root) / "projects" / project.name / "incoming"
     shutil.copytree(llm.tiny_model(tmp_path_factory), incoming / "tiny")
@@ -114,7 +119,24 @@ def serve(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     scene = Scene(
         server, project, issued.json()["key"], issued.json()["id"], llm.adapter(tmp_path_factory)
     )
+    _UP.append(scene)
     scene.running()
     yield scene
-    with server.client(project.member.token) as client:
-        client.delete(f"{base}/endpoints/{ENDPOINT}")
+    take_down_all()
+
+
+def take_down_all() -> None:
+    """Delete the endpoints `serve` deployed, and wait until Serve has let them go."""
+    while _UP:
+        scene = _UP.pop()
+        with scene.member() as client:
+            client.delete(f"{scene.base}/endpoints/{ENDPOINT}")
+        head = LocalRayHead(scene.server.settings)
+        app = f"{scene.project.name}.{ENDPOINT}"
+        deadline = time.monotonic() + 120
+        with httpx.Client(headers=head.auth_headers(), timeout=60) as ray:
+            while time.monotonic() < deadline:
+                apps = ray.get(f"{head.dashboard_url}/api/serve/applications/").json()
+                if app not in apps.get("applications", {}):
+                    break
+                time.sleep(0.5)
