@@ -46,6 +46,9 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     503: "service_unavailable",
 }
+# A long answer of a big model comes slowly, and a queued call waits for the engine: give
+# either ten minutes between two chunks (connecting stays quick to fail).
+LLM_TIMEOUT = httpx.Timeout(600, connect=5)
 # The engine's list of models, which the door completes with the adapters.
 MODELS = "/v1/models"
 # Kept from the engine's answer.
@@ -238,7 +241,9 @@ class LlmDoor:
 
         try:
             answer = await proxy.send(
-                proxy.build_request(request.method, url, content=body, headers=headers),
+                proxy.build_request(
+                    request.method, url, content=body, headers=headers, timeout=LLM_TIMEOUT
+                ),
                 stream=True,
             )
         except httpx.HTTPError as exc:
@@ -256,7 +261,7 @@ class LlmDoor:
             )
         content = await answer.aread()
         await answer.aclose()
-        if answer.status_code >= 400 and not kept.get("content-type", "").startswith(
+        if answer.status_code in (404, 503) and not kept.get("content-type", "").startswith(
             "application/json"
         ):
             # Serve's proxy, not the engine: the application is not (yet) running.

@@ -1,18 +1,25 @@
-"""llm endpoint specs through the API on the fake backend: what the server refuses before
-anything is stored or reaches Serve (the kind of model, the quota, no LLM environment), and
-the Serve application an accepted one becomes."""
+"""llm endpoints through the API on the fake backend: what the server refuses before
+anything is stored or reaches Serve (the kind of model, the quota, no LLM environment), the
+Serve application an accepted one becomes, and how the door relays a stream (against a
+stand-in for Serve's ingress, which shows what real vLLM cannot: when each chunk is sent)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from tests.factories import Project, create_project
-from tests.server import Server
+from tests.server import Server, serving
 from tests.stacks import WITHOUT_RAY
 
 pytestmark = WITHOUT_RAY
@@ -129,3 +136,56 @@ def test_an_accepted_one_runs_in_the_llm_environment(
     assert app["runtime_env"]["py_executable"] == llm_python
     assert "/models/tiny/1/" in app["args"]["uri"]
     assert applied.json()["resources"] == {"cpu": 1.0}
+
+
+def test_the_door_hands_each_chunk_on_as_it_comes(
+    server: Server, project: Project, llm_python: str
+) -> None:
+    """A stand-in for Serve streams one token, then waits until the client has it before it
+    sends the next: a door that read the whole answer first would never let it go on. The
+    door also asked for the usage chunk, kept it from a client that did not ask, and counted
+    its tokens."""
+    fake = server.fake
+    assert fake is not None
+    client_has_first = threading.Event()
+    seen: dict[str, Any] = {}
+
+    async def chat(request: Request) -> StreamingResponse:
+        seen["body"] = await request.json()
+
+        async def events() -> AsyncIterator[bytes]:
+            yield b'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\n'
+            seen["went_on"] = await asyncio.to_thread(client_has_first.wait, 10)
+            yield b'data: {"choices":[{"index":0,"delta":{"content":"b"}}]}\n\n'
+            yield b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    route = f"/serve/{project.name}/stream/v1/chat/completions"
+    stand_in = Starlette(routes=[Route(route, chat, methods=["POST"])])
+    assert _apply(server, project, "stream", LLM).status_code == 201
+    with serving(stand_in) as url, server.client(project.member.token) as client:
+        fake.serve_url = url
+        try:
+            body = {"model": "tiny", "messages": [], "stream": True}
+            with client.stream("POST", route, json=body) as answer:
+                data = []
+                for line in answer.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line)
+                        client_has_first.set()
+        finally:
+            fake.serve_url = "http://127.0.0.1:9"
+        assert seen["went_on"], "the first chunk did not reach the client before the last"
+        assert seen["body"]["stream_options"] == {"include_usage": True}
+        assert [json.loads(d[5:])["choices"][0]["delta"]["content"] for d in data[:2]] == [
+            "a",
+            "b",
+        ]
+        assert data[2:] == ["data: [DONE]"], "the usage chunk the client did not ask for"
+        lines = client.get(
+            f"/api/v1/projects/{project.name}/usage", params={"group_by": "endpoint"}
+        ).json()
+    counted = {line["resource"]: line["tokens"] for line in lines if line["endpoint"] == "stream"}
+    assert counted == {"prompt_tokens": 3, "completion_tokens": 2}

@@ -39,8 +39,7 @@ def test_a_chat_answer_comes_with_its_usage(scene: Scene) -> None:
     assert answer.usage.prompt_tokens > 0
 
 
-def test_a_stream_arrives_chunk_by_chunk_with_usage_last(scene: Scene) -> None:
-    sent = time.perf_counter()
+def test_a_stream_comes_a_chunk_per_token_with_usage_last(scene: Scene) -> None:
     stream = scene.openai().chat.completions.create(
         model="tiny",
         messages=HELLO,
@@ -48,22 +47,16 @@ def test_a_stream_arrives_chunk_by_chunk_with_usage_last(scene: Scene) -> None:
         temperature=0,
         stream=True,
         stream_options={"include_usage": True},
-        # vLLM's own option: all 200 tokens, so that the stream lasts a while.
+        # vLLM's own option: all 200 tokens, whatever the model says.
         extra_body={"ignore_eos": True},
     )
-    arrivals: list[float] = []
-    chunks = []
-    for chunk in stream:
-        arrivals.append(time.perf_counter())
-        chunks.append(chunk)
+    chunks = list(stream)
     with_tokens = [c for c in chunks if c.choices]
-    # One chunk per token: the door relays them as the engine makes them.
+    # A chunk per token, as the engine sends them (that the door hands each on as it comes
+    # is tested against a stand-in for Serve: tests/api/test_llm_endpoint_specs.py).
     assert len(with_tokens) >= 100
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert chunks[-1].usage.completion_tokens == 200
-    # The first token reached the client well before the last was generated: a door that
-    # read the whole answer first would hand every chunk over at once, at the end.
-    assert arrivals[-1] - arrivals[0] > 0.25 * (arrivals[-1] - sent)
 
 
 def test_a_stream_without_usage_asked_gets_none(scene: Scene) -> None:

@@ -106,6 +106,8 @@ class FakeBackend:
     serve_down: bool = False
     released: list[str] = field(default_factory=list)
     llm_python: str | None = None
+    # Where Serve's ingress answers; by default nowhere (a test may stand in for it).
+    serve_url: str = "http://127.0.0.1:9"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -293,8 +295,8 @@ class FakeBackend:
             )
 
     def serve_address(self, project: str) -> str:
-        # Nothing listens on port 9 (discard): a call to a model finds Serve unreachable.
-        return "http://127.0.0.1:9"
+        # By default nothing listens (port 9, discard): a call finds Serve unreachable.
+        return self.serve_url
 
     def dashboard(self, project: str) -> tuple[str, dict[str, str]]:
         return self._dashboard_url(), {}
