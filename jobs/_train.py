@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 GROUP = "distributed-training"
 # The run's Ray Train storage (checkpoints, Train's own state), inside the job's folder.
 TRAIN_FOLDER = "ray-train"
+# Checkpoints a PyTorch template keeps: the last and the one before (should the last be torn).
+KEEP_CHECKPOINTS = 2
 # A driver that only coordinates the workers; the quota counts driver and workers.
 DRIVER_RESOURCES = {"cpu": 0.25}
 
@@ -191,6 +193,38 @@ def latest_checkpoint(path: str | Path) -> Path | None:
         return path
     found = [p for p in path.glob("**/checkpoint_*") if p.is_dir()]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def resume_point(name: str, resume_from: str | None) -> Path | None:
+    """Where training continues from: the checkpoint asked for, or this job's own latest
+    (a retry of a job that checkpointed before it failed)."""
+    if resume_from:
+        found = latest_checkpoint(resume_from)
+        if found is None:
+            raise SystemExit(f"{name}: no checkpoint in {resume_from}")
+        return found
+    return latest_checkpoint(train_folder())
+
+
+def torch_trainer(
+    name: str, loop: Any, config: dict[str, Any], datasets: dict[str, Any] | None = None
+) -> Any:
+    """A TorchTrainer of `loop` on the workers Fabric granted, keeping the last
+    KEEP_CHECKPOINTS checkpoints in the job's folder."""
+    from ray.train import CheckpointConfig
+    from ray.train.torch import TorchTrainer
+
+    scaling_config = scaling(name)
+    _ray.connect()
+    return TorchTrainer(
+        loop,
+        train_loop_config=config,
+        scaling_config=scaling_config,
+        run_config=run_config(
+            name, checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
+        ),
+        datasets=datasets,
+    )
 
 
 def checkpoint(path: Path) -> Checkpoint:

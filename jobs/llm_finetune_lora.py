@@ -20,13 +20,12 @@ from pydantic import Field, model_validator
 
 from fabric import runtime
 from fabric.runtime import model_files, model_store
-from jobs import _ray, _train
+from jobs import _train
 
 NAME = "llm-finetune-lora"
 ADAPTER_FOLDER = "adapter"
 # In each checkpoint besides the adapter: the optimizer and the epochs done so far.
 STATE_FILE = "state.pt"
-KEEP_CHECKPOINTS = 2
 # Tokens a label is given that the loss leaves out (the prompt, padding): PyTorch's default.
 IGNORED = -100
 
@@ -202,28 +201,17 @@ def _base(params: Params, source: model_files.Source) -> dict[str, Any] | str | 
     return source.outputs.get("base")
 
 
-def _resume_point(params: Params) -> Path | None:
-    if params.resume_from:
-        found = _train.latest_checkpoint(params.resume_from)
-        if found is None:
-            raise SystemExit(f"{NAME}: no checkpoint in {params.resume_from}")
-        return found
-    return _train.latest_checkpoint(_train.train_folder())
-
-
 def run(params: Params) -> dict[str, Any]:
     import shutil
 
     import torch
-    from ray.train import CheckpointConfig
-    from ray.train.torch import TorchTrainer
 
     try:
         source = model_files.resolve(params.model, "llm")
     except model_files.ModelError as exc:
         raise SystemExit(f"{NAME}: {exc}") from None
     rows = examples(Path(params.dataset))
-    resume = _resume_point(params)
+    resume = _train.resume_point(NAME, params.resume_from)
     if resume:
         done = int(torch.load(resume / STATE_FILE, weights_only=True)["epoch"])
         if done >= params.epochs:
@@ -239,16 +227,7 @@ def run(params: Params) -> dict[str, Any]:
         "examples": rows,
         "resume": str(resume) if resume else None,
     }
-    scaling = _train.scaling(NAME)
-    _ray.connect()
-    result = TorchTrainer(
-        train_loop,
-        train_loop_config=config,
-        scaling_config=scaling,
-        run_config=_train.run_config(
-            NAME, checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
-        ),
-    ).fit()
+    result = _train.torch_trainer(NAME, train_loop, config).fit()
     if result.checkpoint is None:
         raise SystemExit(f"{NAME}: training saved no checkpoint: {result.error}")
     checkpoint = Path(result.checkpoint.path)

@@ -11,13 +11,12 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from fabric import runtime
-from jobs import _ray, _tabular, _train
+from jobs import _tabular, _train
 
 NAME = "pytorch"
 MODEL_FILE = "model.pt"
 # In each checkpoint: the weights, the optimizer and the epochs done so far.
 STATE_FILE = "state.pt"
-KEEP_CHECKPOINTS = 2
 
 
 class Params(_train.Tabular):
@@ -176,17 +175,6 @@ def train_loop(config: dict[str, Any]) -> None:
             ray.train.report(metrics, checkpoint=checkpoint)
 
 
-def _resume_point(params: Params) -> Path | None:
-    """Where training continues from: the checkpoint asked for, or this job's own latest
-    (a retry of a job that checkpointed before it failed)."""
-    if params.resume_from:
-        found = _train.latest_checkpoint(params.resume_from)
-        if found is None:
-            raise SystemExit(f"{NAME}: no checkpoint in {params.resume_from}")
-        return found
-    return _train.latest_checkpoint(_train.train_folder())
-
-
 def _epochs_done(checkpoint: Path) -> int:
     import torch
 
@@ -201,30 +189,13 @@ def run(params: Params) -> dict[str, Any]:
     return _run_mlp(params)
 
 
-def _trainer(loop: Any, config: dict[str, Any], datasets: dict[str, Any] | None) -> Any:
-    from ray.train import CheckpointConfig
-    from ray.train.torch import TorchTrainer
-
-    scaling = _train.scaling(NAME)
-    _ray.connect()
-    return TorchTrainer(
-        loop,
-        train_loop_config=config,
-        scaling_config=scaling,
-        run_config=_train.run_config(
-            NAME, checkpoint_config=CheckpointConfig(num_to_keep=KEEP_CHECKPOINTS)
-        ),
-        datasets=datasets,
-    )
-
-
 def _run_mlp(params: Params) -> dict[str, Any]:
     import numpy as np
     import torch
 
     data = _train.load_tabular(NAME, params)
     classes = _train.classes(params, data)
-    resume = _resume_point(params)
+    resume = _train.resume_point(NAME, params.resume_from)
     if resume:
         done = _epochs_done(resume)
         if done >= params.epochs:
@@ -248,7 +219,7 @@ def _run_mlp(params: Params) -> dict[str, Any]:
         "seed": params.seed,
         "resume": str(resume) if resume else None,
     }
-    result = _trainer(train_loop, config, data.datasets()).fit()
+    result = _train.torch_trainer(NAME, train_loop, config, data.datasets()).fit()
     checkpoint = Path(result.checkpoint.path)
     model = build_mlp(
         len(data.features), params.hidden_sizes, len(classes) or 1, config["mean"], config["std"]
@@ -301,9 +272,9 @@ def _run_user_code(params: Params) -> dict[str, Any]:
     datasets = None
     if params.dataset and params.target:
         datasets = _train.load_tabular(NAME, params).datasets()
-    resume = _resume_point(params)
+    resume = _train.resume_point(NAME, params.resume_from)
     config = {**params.config, "resume_from": str(resume) if resume else None}
-    result = _trainer(loop, config, datasets).fit()
+    result = _train.torch_trainer(NAME, loop, config, datasets).fit()
     outputs: dict[str, Any] = {
         "framework": "torch",
         "metrics": {k: float(v) for k, v in (result.metrics or {}).items() if _train.is_number(v)},
