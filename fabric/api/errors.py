@@ -26,18 +26,24 @@ def _field(loc: messages.Location) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
+def headers_of(exc: FabricError) -> dict[str, str]:
+    """What an error's answer says in its headers, whatever shape its body has: when to try
+    again after a rate limit, and how to authenticate after a 401."""
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return headers
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(FabricError)
     async def fabric_error(_: Request, exc: FabricError) -> JSONResponse:
         body: dict[str, object] = {"detail": exc.message}
-        headers = {}
         if isinstance(exc, QuotaExceeded):
             body["may_fit_later"] = exc.may_fit_later
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(exc.retry_after)
-        if exc.status_code == 401:
-            headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers_of(exc))
 
     @app.exception_handler(PlainUnauthenticated)
     async def plain_unauthenticated(_: Request, exc: PlainUnauthenticated) -> PlainTextResponse:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from fabric.api import errors
 from fabric.api.endpoint_gate import Pass
 from fabric.api.endpoint_metrics import EndpointMetrics
 from fabric.api.rate_limits import RateLimiter
@@ -46,6 +47,8 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     503: "service_unavailable",
 }
+# OpenAI's codes for the door's own refusals that have one.
+ERROR_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 # A long answer of a big model comes slowly, and a queued call waits for the engine: give
 # either ten minutes between two chunks (connecting stays quick to fail).
 LLM_TIMEOUT = httpx.Timeout(600, connect=5)
@@ -67,15 +70,9 @@ def openai_error(
 
 def refused(exc: FabricError) -> JSONResponse:
     """A refusal of the door's own (no key, unknown endpoint, over the rate) as OpenAI's."""
-    headers: dict[str, str] = {}
-    code = None
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
-        code = "rate_limit_exceeded"
-    if exc.status_code == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-        code = "invalid_api_key"
-    return openai_error(exc.status_code, exc.message, code, headers)
+    return openai_error(
+        exc.status_code, exc.message, ERROR_CODES.get(exc.status_code), errors.headers_of(exc)
+    )
 
 
 def _engine_error(status: int, content: bytes) -> Response:
@@ -90,14 +87,6 @@ def _engine_error(status: int, content: bytes) -> Response:
     message = body.get("detail") or body.get("message") if isinstance(body, dict) else None
     text = message if isinstance(message, str) else content.decode(errors="replace")[:500]
     return openai_error(status, text or f"the engine answered {status}")
-
-
-@dataclass
-class Ask:
-    """What the client asked for, where the door changed the request."""
-
-    stream: bool = False
-    usage: bool = False
 
 
 @dataclass
@@ -126,32 +115,33 @@ class Tally:
         self.last_token = now
 
 
-def prepare(body: bytes, base: str) -> tuple[bytes, Ask]:
-    """The body to send on: an adapter named alone (`tone`) is named as Serve routes it
-    (`BASE:tone`), and a streamed call asks for usage in its last chunk. A body that is not a
-    JSON object goes on as it is, for the engine to refuse in its words."""
+def prepare(body: bytes, base: str) -> tuple[bytes, bool]:
+    """The body to send on, and whether the client asked for a stream's usage chunk: an
+    adapter named alone (`tone`) is named as Serve routes it (`BASE:tone`), and a streamed
+    call asks for usage in its last chunk. A body that is not a JSON object goes on as it is,
+    for the engine to refuse in its words."""
     try:
         payload = json.loads(body) if body else None
     except ValueError:
-        return body, Ask()
+        return body, False
     if not isinstance(payload, dict):
-        return body, Ask()
+        return body, False
     model = payload.get("model")
     changed = isinstance(model, str) and model != base and ":" not in model
     if changed:
         payload["model"] = f"{base}:{model}"
-    ask = Ask()
+    asked = False
     if payload.get("stream") is True:
         options = payload.get("stream_options")
         options = dict(options) if isinstance(options, dict) else {}
-        ask = Ask(stream=True, usage=bool(options.get("include_usage")))
+        asked = bool(options.get("include_usage"))
         options["include_usage"] = True
         payload["stream_options"] = options
         changed = True
-    return (json.dumps(payload).encode() if changed else body), ask
+    return (json.dumps(payload).encode() if changed else body), asked
 
 
-def _event(event: bytes, ask: Ask, tally: Tally, started: float) -> bool:
+def _event(event: bytes, keep_usage: bool, tally: Tally, started: float) -> bool:
     """Read one SSE event of a stream; False for the usage chunk the client did not ask for."""
     data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
     if not data or data == b"[DONE]":
@@ -172,11 +162,15 @@ def _event(event: bytes, ask: Ask, tally: Tally, started: float) -> bool:
     if chunk.get("choices"):
         tally.token(started)
         return True
-    return ask.usage or not chunk.get("usage")
+    return keep_usage or not chunk.get("usage")
 
 
 async def _relay(
-    answer: httpx.Response, ask: Ask, tally: Tally, started: float, done: Callable[[int], None]
+    answer: httpx.Response,
+    keep_usage: bool,
+    tally: Tally,
+    started: float,
+    done: Callable[[int], None],
 ) -> AsyncIterator[bytes]:
     """The engine's stream, event by event as it comes; then the answer is closed and
     counted, also when the client went away half way (its usage chunk never came then, so
@@ -187,7 +181,7 @@ async def _relay(
             pending = (pending + piece).replace(b"\r\n", b"\n")
             while b"\n\n" in pending:
                 event, pending = pending.split(b"\n\n", 1)
-                if _event(event, ask, tally, started):
+                if _event(event, keep_usage, tally, started):
                     yield event + b"\n\n"
         if pending.strip():
             yield pending
@@ -232,7 +226,7 @@ class LlmDoor:
         except RateLimited as exc:
             self._metrics.observe(project, endpoint, admitted.label, 429, 0.0)
             return refused(exc)
-        body, ask = prepare(await request.body(), admitted.model)
+        body, keep_usage = prepare(await request.body(), admitted.model)
         tally = Tally()
 
         def finish(status: int) -> None:
@@ -255,7 +249,7 @@ class LlmDoor:
         streamed = answer.headers.get("content-type", "").startswith("text/event-stream")
         if answer.status_code < 400 and streamed:
             return StreamingResponse(
-                _relay(answer, ask, tally, started, finish),
+                _relay(answer, keep_usage, tally, started, finish),
                 status_code=answer.status_code,
                 headers=kept,
             )
