@@ -86,7 +86,7 @@ def llm_config(args: LlmArgs) -> LLMConfig:
         engine_kwargs=engine,
         deployment_config=args.deployment,
         placement_group_config={"bundle_per_worker": args.bundle, "strategy": "PACK"},
-        lora_config={"max_num_adapters_per_replica": engine.get("max_loras", 4)},
+        lora_config={"max_num_adapters_per_replica": engine["max_loras"]},
         server_cls=RegistryLLMServer,
         experimental_configs={
             **EXPERIMENTAL,

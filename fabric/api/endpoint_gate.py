@@ -36,8 +36,9 @@ class Pass:
     mirror_percent: float
     expires: float
     kind: str = EndpointKind.CLASSIC
-    # An llm endpoint's base model, MODEL@VERSION, as metrics and usage name it.
-    label: str = "none"
+    # The first version the endpoint serves: an llm endpoint's base model.
+    model: str = ""
+    version: int = 0
     project_id: int = 0
     caller: str = "anonymous"
     key_id: int | None = None
@@ -51,13 +52,9 @@ class Pass:
         return self.kind == EndpointKind.LLM
 
     @property
-    def version(self) -> int:
-        return int(self.label.rpartition("@")[2])
-
-    @property
-    def model(self) -> str:
-        """An llm endpoint's base model as clients name it: the registered model's name."""
-        return self.label.rpartition("@")[0]
+    def label(self) -> str:
+        """MODEL@VERSION, as metrics and usage name an llm endpoint's base."""
+        return f"{self.model}@{self.version}"
 
 
 class EndpointGate:
@@ -104,7 +101,8 @@ class EndpointGate:
             mirror_percent=mirror["percent"] if mirror else 0.0,
             expires=time.monotonic() + self._ttl,
             kind=spec.get("kind", EndpointKind.CLASSIC),
-            label=f"{served['model']}@{served['version']}",
+            model=served["model"],
+            version=served["version"],
             project_id=project_id,
             caller=caller.identity,
             key_id=caller.key_id,

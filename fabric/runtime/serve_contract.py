@@ -66,16 +66,18 @@ class LlmArgs(BaseModel):
     endpoint: str = Field(description="PROJECT/NAME")
     revision: int | None = None
     model: str = Field(description="the id clients name as `model`: the registered model's")
-    label: str = Field(description="MODEL@VERSION, as the usage report and metrics name it")
+    version: int = Field(description="the registered version served")
     uri: str = Field(description="the version's Hugging Face folder")
     engine: dict[str, Any] = Field(description="vLLM's engine arguments")
     deployment: dict[str, Any] = Field(description="Serve's options for the engine's replicas")
     bundle: dict[str, float] = Field(description="what each engine worker asks of Ray")
-    workers: int = Field(default=1, ge=1, description="tensor-parallel workers per replica")
-    # Where a call's adapter (`model: "BASE:ADAPTER"`) is found: the project's registry, and
-    # the base (`{"model", "version"}`) the adapter must adapt.
+    # Where a call's adapter (`model: "BASE:ADAPTER"`) is found: it must adapt `base`.
     registry: str = Field(description="the project's registry folder (models/)")
-    base: dict[str, Any] = Field(description='{"model": NAME, "version": N}')
+
+    @property
+    def base(self) -> dict[str, Any]:
+        """The served version as an adapter's manifest names its base."""
+        return {"model": self.model, "version": self.version}
 
 
 class _Reported(BaseModel):

@@ -153,14 +153,12 @@ def _llm_application(
         endpoint=f"{project}/{endpoint.name}",
         revision=endpoint.served_revision,
         model=row.model.name,
-        label=f"{row.model.name}@{row.version}",
+        version=row.version,
         uri=row.uri,
         engine=engine,
         deployment={"ray_actor_options": {"num_cpus": 0}, **_scale(spec, now)},
         bundle={name: round(amount, 6) for name, amount in bundle.items() if amount},
-        workers=workers,
         registry=str(model_store.registry_of(Path(row.uri))),
-        base={"model": row.model.name, "version": row.version},
     )
     env = {
         # A CPU engine's KV cache, in GiB; vLLM's default (4) would not fit a small node.

@@ -185,16 +185,16 @@ def test_an_llm_endpoint_is_ray_serves_llm_app_in_the_llm_environment() -> None:
     assert app["runtime_env"]["env_vars"]["VLLM_LOGGING_LEVEL"] == "DEBUG"
     assert app["runtime_env"]["env_vars"]["HF_HUB_OFFLINE"] == "1"
     args = app["args"]
-    assert (args["model"], args["label"], args["uri"], args["revision"]) == (
+    assert (args["model"], args["version"], args["uri"], args["revision"]) == (
         "qwen",
-        "qwen@1",
+        1,
         "/s/qwen/1",
         3,
     )
     assert args["engine"]["max_model_len"] == 4096
     # What the quota holds per replica, split over the two tensor-parallel workers.
     assert args["bundle"] == {"CPU": 1.0, "GPU": 0.5, "memory": 4 * 2**30}
-    assert args["workers"] == 2
+    assert args["engine"]["tensor_parallel_size"] == 2
     assert args["deployment"]["num_replicas"] == 2
     assert args["deployment"]["ray_actor_options"] == {"num_cpus": 0}
     assert spec.resources() == {"cpu": 4.0, "gpu": 2.0, "memory": 16.0}
