@@ -18,6 +18,9 @@ from fabric.services.tenancy import projects
 from fabric.services.tenancy.actor import Actor
 
 GROUPS = ("user", "resource", "endpoint", "key")
+# What a rate is for: an hour of a resource, a thousand tokens.
+SECONDS_PER_RATE = 3600
+TOKENS_PER_RATE = 1000
 # Grouped by these, the report holds tokens alone: resources are metered per allocation.
 TOKEN_GROUPS = ("endpoint", "key")
 
@@ -55,7 +58,7 @@ def report(
             line.user,
             line.kind,
             0.0,
-            _token_cost(settings, line.kind, line.tokens),
+            _cost(settings, line.kind, line.tokens, TOKENS_PER_RATE),
             line.endpoint,
             line.key,
             line.tokens,
@@ -78,18 +81,14 @@ def report(
         totals[(username if group_by == "user" else None, resource)] += seconds
     return [
         *(
-            UsageLine(user, resource, seconds, _cost(settings, resource, seconds))
+            UsageLine(user, resource, seconds, _cost(settings, resource, seconds, SECONDS_PER_RATE))
             for (user, resource), seconds in sorted(totals.items(), key=lambda item: str(item[0]))
         ),
         *tokens,
     ]
 
 
-def _cost(settings: Settings, resource: str, seconds: float) -> float | None:
-    rate = settings.rates.get(resource)
-    return None if rate is None else round(rate * seconds / 3600, 6)
-
-
-def _token_cost(settings: Settings, kind: str, tokens: int) -> float | None:
-    rate = settings.rates.get(kind)
-    return None if rate is None else round(rate * tokens / 1000, 6)
+def _cost(settings: Settings, name: str, amount: float, per: float) -> float | None:
+    """`amount` of `name` at its rate, which `FABRIC_RATES` gives per `per` of it."""
+    rate = settings.rates.get(name)
+    return None if rate is None else round(rate * amount / per, 6)
