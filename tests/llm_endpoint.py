@@ -22,6 +22,7 @@ import pytest
 from fabric.backends.local_head import LocalRayHead
 from tests import llm
 from tests.factories import Project, create_project
+from tests.jobs import wait_until
 from tests.server import Server
 
 ENDPOINT = "chat"
@@ -86,16 +87,19 @@ class Scene:
         }
 
     def running(self, timeout: float = 400) -> dict[str, Any]:
-        """The endpoint, once Serve runs its current revision."""
-        deadline = time.monotonic() + timeout
+        """The endpoint, once Serve runs its current revision (failing at once if its
+        deploy failed)."""
         with self.member() as client:
-            while True:
-                state = client.get(f"{self.base}/endpoints/{ENDPOINT}").json()
-                if state["status"] == "RUNNING" and state["healthy_revision"] == state["revision"]:
-                    return state
-                assert state["status"] != "DEPLOY_FAILED", state
-                assert time.monotonic() < deadline, state
-                time.sleep(0.5)
+            state = wait_until(
+                lambda: client.get(f"{self.base}/endpoints/{ENDPOINT}").json(),
+                lambda s: (
+                    s["status"] == "DEPLOY_FAILED"
+                    or (s["status"] == "RUNNING" and s["healthy_revision"] == s["revision"])
+                ),
+                timeout,
+            )
+        assert state["status"] != "DEPLOY_FAILED", state
+        return state
 
 
 # The endpoints `serve` has up, to take down after their last test (tests/conftest.py).
